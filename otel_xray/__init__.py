@@ -1,0 +1,12 @@
+"""Send OpenTelemetry traces to AWS X-Ray over UDP, with no collector.
+
+Public API::
+
+    from otel_xray import XRaySpanExporter, XRayIdGenerator
+"""
+
+from .exporter import ExporterStats, XRaySpanExporter
+from .ids import XRayIdGenerator
+from .version import __version__
+
+__all__ = ["XRaySpanExporter", "XRayIdGenerator", "ExporterStats", "__version__"]

@@ -1,0 +1,176 @@
+"""The one place that reads environment variables.
+
+Precedence everywhere: constructor keyword arguments, then environment
+variables, then defaults. Every value is validated here, at construction, so
+that a bad setting fails loudly at start-up and never later inside an export.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+from dataclasses import dataclass
+from typing import Iterable, Mapping, Optional, Tuple
+
+__all__ = [
+    "AWS_XRAY_DAEMON_ADDRESS",
+    "OTEL_EXPORTER_XRAY_INDEXED_ATTRIBUTES",
+    "OTEL_EXPORTER_XRAY_INDEX_ALL_ATTRIBUTES",
+    "DEFAULT_DAEMON_ADDRESS",
+    "DaemonAddress",
+    "ExporterSettings",
+    "parse_daemon_address",
+    "exporter_settings",
+]
+
+AWS_XRAY_DAEMON_ADDRESS = "AWS_XRAY_DAEMON_ADDRESS"
+OTEL_EXPORTER_XRAY_INDEXED_ATTRIBUTES = "OTEL_EXPORTER_XRAY_INDEXED_ATTRIBUTES"
+OTEL_EXPORTER_XRAY_INDEX_ALL_ATTRIBUTES = "OTEL_EXPORTER_XRAY_INDEX_ALL_ATTRIBUTES"
+
+DEFAULT_DAEMON_ADDRESS = "127.0.0.1:2000"
+
+_ACCEPTED_ADDRESS_FORMS = (
+    "accepted forms: 'host:port', '[ipv6]:port', "
+    "or 'tcp:host:port udp:host:port' (either order)"
+)
+# RFC 1123 host names: dot-separated labels of letters, digits and hyphens.
+_HOST_NAME = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?$")
+
+
+@dataclass(frozen=True)
+class DaemonAddress:
+    """Where the X-Ray daemon listens: UDP for segments, TCP for sampling."""
+
+    udp_host: str
+    udp_port: int
+    tcp_host: str
+    tcp_port: int
+
+    @property
+    def udp(self) -> Tuple[str, int]:
+        return (self.udp_host, self.udp_port)
+
+    def __str__(self) -> str:
+        return f"udp:{_join(self.udp_host, self.udp_port)} tcp:{_join(self.tcp_host, self.tcp_port)}"
+
+
+def _join(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _address_error(setting: str, value: str, why: str) -> ValueError:
+    return ValueError(f"{setting}={value!r} is not a valid X-Ray daemon address ({why}); {_ACCEPTED_ADDRESS_FORMS}")
+
+
+def _parse_host_port(token: str, setting: str, value: str) -> Tuple[str, int]:
+    if token.startswith("["):
+        close = token.find("]")
+        if close < 0 or token[close + 1 : close + 2] != ":":
+            raise _address_error(setting, value, "an IPv6 address must be written '[addr]:port'")
+        host, port_text = token[1:close], token[close + 2 :]
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            raise _address_error(setting, value, f"{host!r} is not an IPv6 address") from None
+    else:
+        host, sep, port_text = token.rpartition(":")
+        if not sep or not host:
+            raise _address_error(setting, value, "a host and a port are required")
+        if ":" in host:
+            raise _address_error(setting, value, "an IPv6 address must be in brackets")
+        if not _HOST_NAME.match(host):
+            raise _address_error(setting, value, f"{host!r} is not a host name or IPv4 address")
+    if not port_text.isdigit():
+        raise _address_error(setting, value, f"port {port_text!r} is not a number")
+    port = int(port_text)
+    if not 0 < port < 65536:
+        raise _address_error(setting, value, f"port {port} is outside 1-65535")
+    return host, port
+
+
+def parse_daemon_address(value: str, setting: str = AWS_XRAY_DAEMON_ADDRESS) -> DaemonAddress:
+    """Parse a daemon address in any of the forms the X-Ray SDKs accept.
+
+    ``setting`` names where the value came from, for the error message.
+    """
+    if not isinstance(value, str):
+        raise TypeError(f"{setting} must be a string, not {type(value).__name__}")
+    text = value.strip()
+    if not text:
+        raise _address_error(setting, value, "it is empty")
+    tokens = text.split()
+    if len(tokens) == 1:
+        if tokens[0].lower().startswith(("tcp:", "udp:")):
+            raise _address_error(setting, value, "the two-address form needs both 'tcp:' and 'udp:'")
+        host, port = _parse_host_port(tokens[0], setting, value)
+        return DaemonAddress(host, port, host, port)
+    if len(tokens) != 2:
+        raise _address_error(setting, value, "too many parts")
+    found = {}
+    for token in tokens:
+        scheme, sep, rest = token.partition(":")
+        scheme = scheme.lower()
+        if not sep or scheme not in ("tcp", "udp"):
+            raise _address_error(setting, value, f"{token!r} does not start with 'tcp:' or 'udp:'")
+        if scheme in found:
+            raise _address_error(setting, value, f"'{scheme}:' is given twice")
+        found[scheme] = _parse_host_port(rest, setting, value)
+    (udp_host, udp_port), (tcp_host, tcp_port) = found["udp"], found["tcp"]
+    return DaemonAddress(udp_host, udp_port, tcp_host, tcp_port)
+
+
+def parse_bool(value: str, setting: str) -> bool:
+    text = value.strip().lower()
+    if text in ("true", "1", "yes", "on"):
+        return True
+    if text in ("false", "0", "no", "off", ""):
+        return False
+    raise ValueError(f"{setting}={value!r} is not a boolean; use 'true' or 'false'")
+
+
+def parse_list(value: str) -> Tuple[str, ...]:
+    """Comma-separated names; blanks around entries and empty entries are ignored."""
+    return tuple(item.strip() for item in value.split(",") if item.strip())
+
+
+@dataclass(frozen=True)
+class ExporterSettings:
+    daemon: DaemonAddress
+    indexed_attributes: Tuple[str, ...]
+    index_all_attributes: bool
+
+
+def exporter_settings(
+    endpoint: Optional[str] = None,
+    indexed_attributes: Optional[Iterable[str]] = None,
+    index_all_attributes: Optional[bool] = None,
+    environ: Optional[Mapping[str, str]] = None,
+) -> ExporterSettings:
+    """Resolve the exporter's settings: arguments, then environment, then defaults."""
+    env = os.environ if environ is None else environ
+
+    if endpoint is not None:
+        daemon = parse_daemon_address(endpoint, "endpoint")
+    elif env.get(AWS_XRAY_DAEMON_ADDRESS, "").strip():
+        daemon = parse_daemon_address(env[AWS_XRAY_DAEMON_ADDRESS], AWS_XRAY_DAEMON_ADDRESS)
+    else:
+        daemon = parse_daemon_address(DEFAULT_DAEMON_ADDRESS, "default")
+
+    if indexed_attributes is not None:
+        if isinstance(indexed_attributes, str):
+            raise TypeError("indexed_attributes must be a sequence of attribute names, not a string")
+        indexed = tuple(indexed_attributes)
+        for name in indexed:
+            if not isinstance(name, str) or not name:
+                raise ValueError(f"indexed_attributes entries must be non-empty strings, got {name!r}")
+    else:
+        indexed = parse_list(env.get(OTEL_EXPORTER_XRAY_INDEXED_ATTRIBUTES, ""))
+
+    if index_all_attributes is not None:
+        index_all = bool(index_all_attributes)
+    else:
+        index_all = parse_bool(
+            env.get(OTEL_EXPORTER_XRAY_INDEX_ALL_ATTRIBUTES, ""), OTEL_EXPORTER_XRAY_INDEX_ALL_ATTRIBUTES
+        )
+    return ExporterSettings(daemon=daemon, indexed_attributes=indexed, index_all_attributes=index_all)

@@ -1,0 +1,1 @@
+"""The local daemon: receive, validate, store and show X-Ray datagrams."""

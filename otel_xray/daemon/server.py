@@ -1,0 +1,182 @@
+"""A local stand-in for the X-Ray daemon: receive datagrams, validate, show, store.
+
+Binds to loopback unless told otherwise. Malformed datagrams are counted by
+reason and never stop it.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass
+from typing import IO, Any, Callable, Dict, List, Optional, Tuple
+
+from .validate import MAX_DATAGRAM_BYTES, Verdict, parse_datagram, validate_document
+
+__all__ = ["Received", "LocalDaemon"]
+
+# Large enough that a burst from a batch export is not dropped by the kernel
+# before this process reads it.
+_RECEIVE_BUFFER_BYTES = 16 * 1024 * 1024
+
+
+@dataclass
+class Received:
+    """One datagram that carried a document."""
+
+    document: Dict[str, Any]
+    verdict: Verdict
+    size: int
+    received_at: float
+
+
+class LocalDaemon:
+    """Receives X-Ray datagrams on UDP; thread-safe accessors for what arrived.
+
+    ``on_document`` is called for every parsed document and ``on_rejected`` for
+    every malformed datagram (e.g. to print a line); ``out`` is a text file to
+    which each is appended as one JSON line.
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 2000,
+        out: Optional[IO[str]] = None,
+        on_document: Optional[Callable[[Received], None]] = None,
+        on_rejected: Optional[Callable[[str, bytes], None]] = None,
+        keep: bool = True,
+    ) -> None:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self._sock = socket.socket(family, socket.SOCK_DGRAM)
+        try:
+            self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _RECEIVE_BUFFER_BYTES)
+        except OSError:
+            pass
+        self._sock.bind((host, port))
+        self._sock.settimeout(0.1)
+        self.address: Tuple[str, int] = self._sock.getsockname()[:2]
+        self._out = out
+        self._on_document = on_document
+        self._on_rejected = on_rejected
+        self._keep = keep
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        self._received: List[Received] = []
+        self.document_count = 0
+        self.invalid_count = 0
+        self.rejected: Counter = Counter()
+        self._stop = threading.Event()
+        self._thread: Optional[threading.Thread] = None
+
+    @property
+    def endpoint(self) -> str:
+        host, port = self.address
+        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+    # -- running -----------------------------------------------------------
+    def start(self) -> "LocalDaemon":
+        self._thread = threading.Thread(target=self.serve, name="otel-xray-daemon", daemon=True)
+        self._thread.start()
+        return self
+
+    def serve(self, duration: Optional[float] = None, max_datagrams: Optional[int] = None) -> None:
+        """Receive until :meth:`stop`, or for ``duration`` seconds, or ``max_datagrams``."""
+        deadline = None if duration is None else time.monotonic() + duration
+        count = 0
+        while not self._stop.is_set():
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+            try:
+                data = self._sock.recv(MAX_DATAGRAM_BYTES + 1)
+            except socket.timeout:
+                continue
+            except OSError:
+                if self._stop.is_set():
+                    break
+                raise
+            self.handle(data)
+            count += 1
+            if max_datagrams is not None and count >= max_datagrams:
+                break
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._sock.close()
+
+    def __enter__(self) -> "LocalDaemon":
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    # -- handling ----------------------------------------------------------
+    def handle(self, data: bytes) -> None:
+        """Process one datagram (public so tests and tools can feed bytes directly)."""
+        now = time.time()
+        try:
+            document, reason, size = parse_datagram(data)
+            verdict = validate_document(document, size) if reason is None else None
+        except Exception as exc:  # the daemon must survive any input
+            document, reason, size, verdict = None, f"internal error: {exc!r}", len(data), None
+        if verdict is None:
+            with self._changed:
+                self.rejected[reason.split(" (")[0] if reason else "unknown"] += 1
+                self._changed.notify_all()
+            if self._out is not None:
+                self._write({"received_at": now, "valid": False, "errors": [reason], "raw": data[:512].decode("utf-8", "replace")})
+            if self._on_rejected is not None:
+                self._on_rejected(reason or "unknown", data)
+            return
+        received = Received(document=document, verdict=verdict, size=size, received_at=now)
+        with self._changed:
+            self.document_count += 1
+            if not verdict.valid:
+                self.invalid_count += 1
+            if self._keep:
+                self._received.append(received)
+            self._changed.notify_all()
+        if self._out is not None:
+            self._write({"received_at": now, **verdict.to_dict(), "document": document})
+        if self._on_document is not None:
+            self._on_document(received)
+
+    def _write(self, record: Dict[str, Any]) -> None:
+        self._out.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n")
+        self._out.flush()
+
+    # -- reading -----------------------------------------------------------
+    def received(self) -> List[Received]:
+        with self._lock:
+            return list(self._received)
+
+    def documents(self) -> List[Dict[str, Any]]:
+        return [r.document for r in self.received()]
+
+    def wait_for(self, count: int, timeout: float = 5.0) -> bool:
+        """Wait until ``count`` documents (valid or not) have arrived."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while self.document_count < count:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._changed.wait(remaining)
+            return True
+
+    def wait_quiet(self, quiet: float = 0.3, timeout: float = 10.0) -> None:
+        """Wait until nothing has arrived for ``quiet`` seconds (or ``timeout``)."""
+        deadline = time.monotonic() + timeout
+        last = -1
+        while time.monotonic() < deadline:
+            with self._lock:
+                seen = self.document_count + sum(self.rejected.values())
+            if seen == last:
+                return
+            last = seen
+            time.sleep(quiet)

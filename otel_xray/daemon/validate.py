@@ -1,0 +1,415 @@
+"""X-Ray's rules for segment documents and daemon datagrams, as a validator.
+
+Written from the X-Ray developer guide ("Segment documents", "Sending data to
+X-Ray"), AWS's published JSON schema and the daemon's source, and kept apart
+from the exporter's own sanitising so that one checks the other. It is
+stricter than the 2017 schema where the service is (finite numbers, hex IDs,
+``end_time`` or ``in_progress``, independent-subsegment fields, 64 kB) and
+looser where the service has moved on (dotted annotation keys).
+
+``errors`` are what X-Ray rejects; ``warnings`` are what it accepts but
+probably not as intended (over 50 annotations, a reserved metadata namespace).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Tuple
+
+__all__ = [
+    "Verdict",
+    "validate_document",
+    "parse_datagram",
+    "MAX_DOCUMENT_BYTES",
+    "MAX_DATAGRAM_BYTES",
+]
+
+MAX_DOCUMENT_BYTES = 64_000  # "64 kB", read strictly
+MAX_DATAGRAM_BYTES = 65_507  # largest IPv4 UDP payload
+_HEX16 = re.compile(r"^[0-9a-fA-F]{16}$")
+_TRACE_ID = re.compile(r"^1-[0-9a-fA-F]{8}-[0-9a-fA-F]{24}$")
+_ANNOTATION_KEY = re.compile(r"^[A-Za-z0-9_.]{1,500}$")
+_NAME_SYMBOLS = set("_.:/%&#=+-@")
+_NAME_CATEGORIES = {"Lu", "Ll", "Lt", "Lm", "Lo", "Nd", "Nl", "No", "Zs", "Zl", "Zp"}
+_MAX_250 = 250
+
+
+@dataclass
+class Verdict:
+    errors: List[str] = field(default_factory=list)
+    warnings: List[str] = field(default_factory=list)
+
+    @property
+    def valid(self) -> bool:
+        return not self.errors
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {"valid": self.valid, "errors": self.errors, "warnings": self.warnings}
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+class _Checker:
+    def __init__(self, verdict: Verdict) -> None:
+        self.v = verdict
+
+    def error(self, where: str, message: str) -> None:
+        self.v.errors.append(f"{where}: {message}")
+
+    def warn(self, where: str, message: str) -> None:
+        self.v.warnings.append(f"{where}: {message}")
+
+    # -- field kinds -------------------------------------------------------
+    def string(self, obj: Dict[str, Any], key: str, where: str, max_chars: Optional[int] = None) -> None:
+        if key not in obj:
+            return
+        value = obj[key]
+        if not isinstance(value, str):
+            self.error(f"{where}.{key}", f"must be a string, not {type(value).__name__}")
+        elif max_chars is not None and len(value) > max_chars:
+            self.error(f"{where}.{key}", f"{len(value)} characters, over the limit of {max_chars}")
+
+    def boolean(self, obj: Dict[str, Any], key: str, where: str) -> None:
+        if key in obj and not isinstance(obj[key], bool):
+            self.error(f"{where}.{key}", "must be a boolean")
+
+    def integer(self, obj: Dict[str, Any], key: str, where: str) -> None:
+        if key in obj and not _is_int(obj[key]):
+            self.error(f"{where}.{key}", "must be an integer")
+
+    def obj(self, parent: Dict[str, Any], key: str, where: str) -> Optional[Dict[str, Any]]:
+        if key not in parent:
+            return None
+        value = parent[key]
+        if not isinstance(value, dict):
+            self.error(f"{where}.{key}", "must be an object")
+            return None
+        return value
+
+    def hex_id(self, obj: Dict[str, Any], key: str, where: str, required: bool = False) -> None:
+        if key not in obj:
+            if required:
+                self.error(where, f"'{key}' is required")
+            return
+        value = obj[key]
+        if not isinstance(value, str) or not _HEX16.match(value):
+            self.error(f"{where}.{key}", f"must be 16 hexadecimal digits, got {value!r}")
+        elif value.strip("0") == "":
+            self.error(f"{where}.{key}", "must not be all zeros")
+
+    # -- parts -------------------------------------------------------------
+    def name(self, doc: Dict[str, Any], where: str) -> None:
+        if "name" not in doc:
+            self.error(where, "'name' is required")
+            return
+        name = doc["name"]
+        if not isinstance(name, str):
+            self.error(f"{where}.name", "must be a string")
+            return
+        if not 1 <= len(name) <= 200:
+            self.error(f"{where}.name", f"must be 1 to 200 characters, has {len(name)}")
+        bad = sorted(
+            {
+                ch
+                for ch in name
+                if ch not in _NAME_SYMBOLS
+                and (ord(ch) > 0xFFFF or unicodedata.category(ch) not in _NAME_CATEGORIES)
+            }
+        )
+        if bad:
+            self.error(f"{where}.name", f"characters X-Ray rejects (InvalidName): {''.join(bad)!r}")
+
+    def times(self, doc: Dict[str, Any], where: str) -> None:
+        start = doc.get("start_time")
+        if "start_time" not in doc:
+            self.error(where, "'start_time' is required")
+        elif not _is_number(start) or not math.isfinite(start) or start <= 0:
+            self.error(f"{where}.start_time", f"must be positive epoch seconds, got {start!r}")
+            start = None
+        in_progress = doc.get("in_progress")
+        if "in_progress" in doc and not isinstance(in_progress, bool):
+            self.error(f"{where}.in_progress", "must be a boolean")
+        if "end_time" in doc:
+            end = doc["end_time"]
+            if not _is_number(end) or not math.isfinite(end) or end <= 0:
+                self.error(f"{where}.end_time", f"must be positive epoch seconds, got {end!r}")
+            elif _is_number(start) and end < start:
+                self.error(f"{where}.end_time", "is before start_time")
+            if in_progress is True:
+                self.error(where, "'in_progress' is true but 'end_time' is set")
+        elif in_progress is not True:
+            self.error(where, "needs 'end_time', or 'in_progress': true")
+
+    def http(self, doc: Dict[str, Any], where: str) -> None:
+        http = self.obj(doc, "http", where)
+        if http is None:
+            return
+        where = f"{where}.http"
+        request = self.obj(http, "request", where)
+        if request is not None:
+            for key in ("method", "url", "user_agent", "client_ip"):
+                self.string(request, key, f"{where}.request", _MAX_250)
+            self.boolean(request, "x_forwarded_for", f"{where}.request")
+            self.boolean(request, "traced", f"{where}.request")
+        response = self.obj(http, "response", where)
+        if response is not None:
+            self.integer(response, "status", f"{where}.response")
+            self.integer(response, "content_length", f"{where}.response")
+
+    def aws(self, doc: Dict[str, Any], where: str) -> None:
+        aws = self.obj(doc, "aws", where)
+        if aws is None:
+            return
+        where = f"{where}.aws"
+        for key in ("account_id", "operation", "region", "request_id", "queue_url", "table_name"):
+            self.string(aws, key, where)
+        if "table_names" in aws and not (
+            isinstance(aws["table_names"], list) and all(isinstance(t, str) for t in aws["table_names"])
+        ):
+            self.error(f"{where}.table_names", "must be an array of strings")
+        self.integer(aws, "retries", where)
+        for block, keys in (
+            ("ec2", ("instance_id", "availability_zone", "instance_size", "ami_id")),
+            ("ecs", ("container", "container_id", "container_arn")),
+            ("eks", ("pod", "cluster_name", "container_id")),
+            ("elastic_beanstalk", ("environment_name", "version_label")),
+            ("xray", ("sdk", "sdk_version")),
+        ):
+            inner = self.obj(aws, block, where)
+            if inner is not None:
+                for key in keys:
+                    self.string(inner, key, f"{where}.{block}")
+        beanstalk = aws.get("elastic_beanstalk")
+        if isinstance(beanstalk, dict) and "deployment_id" in beanstalk and not _is_number(beanstalk["deployment_id"]):
+            self.error(f"{where}.elastic_beanstalk.deployment_id", "must be a number")
+        xray = aws.get("xray")
+        if isinstance(xray, dict):
+            self.boolean(xray, "auto_instrumentation", f"{where}.xray")
+
+    def sql(self, doc: Dict[str, Any], where: str) -> None:
+        sql = self.obj(doc, "sql", where)
+        if sql is None:
+            return
+        where = f"{where}.sql"
+        for key in ("connection_string", "url", "sanitized_query", "database_type", "database_version", "driver_version"):
+            self.string(sql, key, where)
+        self.string(sql, "user", where, _MAX_250)
+        if "preparation" in sql and sql["preparation"] not in ("call", "statement"):
+            self.error(f"{where}.preparation", "must be 'call' or 'statement'")
+
+    def annotations(self, doc: Dict[str, Any], where: str) -> None:
+        annotations = self.obj(doc, "annotations", where)
+        if annotations is None:
+            return
+        for key, value in annotations.items():
+            place = f"{where}.annotations[{key!r}]"
+            if not _ANNOTATION_KEY.match(key):
+                self.error(place, "keys may hold only letters, digits, '_' and '.' (1-500)")
+            if isinstance(value, str):
+                if len(value) > 1000:
+                    self.error(place, f"string of {len(value)} characters, over 1000")
+            elif not (isinstance(value, bool) or _is_number(value)):
+                self.error(place, f"must be a string, number or boolean, not {type(value).__name__}")
+        if len(annotations) > 50:
+            self.warn(f"{where}.annotations", f"{len(annotations)} annotations; X-Ray indexes 50 per trace")
+
+    def metadata(self, doc: Dict[str, Any], where: str) -> None:
+        metadata = self.obj(doc, "metadata", where)
+        if metadata is None:
+            return
+        for namespace, value in metadata.items():
+            if not isinstance(value, dict):
+                self.error(f"{where}.metadata[{namespace!r}]", "each namespace must be an object")
+            if namespace.startswith("AWS."):
+                self.warn(f"{where}.metadata[{namespace!r}]", "namespaces starting with 'AWS.' are reserved")
+
+    def cause(self, doc: Dict[str, Any], where: str) -> None:
+        if "cause" not in doc:
+            return
+        cause = doc["cause"]
+        where = f"{where}.cause"
+        if isinstance(cause, str):
+            if not _HEX16.match(cause):
+                self.error(where, "a string cause must be a 16-digit exception ID")
+            return
+        if not isinstance(cause, dict):
+            self.error(where, "must be an exception ID or an object")
+            return
+        self.string(cause, "working_directory", where)
+        if "paths" in cause and not (isinstance(cause["paths"], list) and all(isinstance(p, str) for p in cause["paths"])):
+            self.error(f"{where}.paths", "must be an array of strings")
+        exceptions = cause.get("exceptions", [])
+        if not isinstance(exceptions, list):
+            self.error(f"{where}.exceptions", "must be an array")
+            return
+        for index, exception in enumerate(exceptions):
+            place = f"{where}.exceptions[{index}]"
+            if not isinstance(exception, dict):
+                self.error(place, "must be an object")
+                continue
+            self.hex_id(exception, "id", place, required=True)
+            for key in ("message", "type", "cause"):
+                self.string(exception, key, place)
+            self.boolean(exception, "remote", place)
+            self.integer(exception, "truncated", place)
+            self.integer(exception, "skipped", place)
+            stack = exception.get("stack", [])
+            if not isinstance(stack, list):
+                self.error(f"{place}.stack", "must be an array")
+                continue
+            for number, frame in enumerate(stack):
+                frame_place = f"{place}.stack[{number}]"
+                if not isinstance(frame, dict):
+                    self.error(frame_place, "must be an object")
+                    continue
+                self.string(frame, "path", frame_place)
+                self.string(frame, "label", frame_place)
+                self.integer(frame, "line", frame_place)
+
+    def links(self, doc: Dict[str, Any], where: str) -> None:
+        if "links" not in doc:
+            return
+        links = doc["links"]
+        if not isinstance(links, list):
+            self.error(f"{where}.links", "must be an array")
+            return
+        for index, link in enumerate(links):
+            place = f"{where}.links[{index}]"
+            if not isinstance(link, dict):
+                self.error(place, "must be an object")
+                continue
+            if not isinstance(link.get("trace_id"), str) or not _TRACE_ID.match(link["trace_id"]):
+                self.error(f"{place}.trace_id", "must be an X-Ray trace ID")
+            self.hex_id(link, "id", place, required=True)
+            self.obj(link, "attributes", place)
+        if len(links) > 20:
+            self.warn(f"{where}.links", f"{len(links)} links; a segment can link to at most 20 traces")
+
+    # -- documents ---------------------------------------------------------
+    def entity(self, doc: Dict[str, Any], where: str, embedded: bool) -> None:
+        self.name(doc, where)
+        self.hex_id(doc, "id", where, required=True)
+        self.times(doc, where)
+        if "parent_id" in doc:
+            self.hex_id(doc, "parent_id", where)
+        for key in ("error", "fault", "throttle"):
+            self.boolean(doc, key, where)
+        self.string(doc, "namespace", where)
+        self.string(doc, "origin", where)
+        self.string(doc, "user", where, _MAX_250)
+        self.string(doc, "resource_arn", where)
+        service = self.obj(doc, "service", where)
+        if service is not None:
+            self.string(service, "version", f"{where}.service")
+        if "precursor_ids" in doc and not (
+            isinstance(doc["precursor_ids"], list) and all(isinstance(i, str) and _HEX16.match(i) for i in doc["precursor_ids"])
+        ):
+            self.error(f"{where}.precursor_ids", "must be an array of 16-digit IDs")
+        self.http(doc, where)
+        self.aws(doc, where)
+        self.sql(doc, where)
+        self.annotations(doc, where)
+        self.metadata(doc, where)
+        self.cause(doc, where)
+        self.links(doc, where)
+        if "trace_id" in doc and (not isinstance(doc["trace_id"], str) or not _TRACE_ID.match(doc["trace_id"])):
+            self.error(f"{where}.trace_id", f"must look like 1-xxxxxxxx-xxxxxxxxxxxxxxxxxxxxxxxx, got {doc['trace_id']!r}")
+        if "type" in doc and doc["type"] != "subsegment":
+            self.error(f"{where}.type", "the only type is 'subsegment'")
+        if not embedded:
+            if "trace_id" not in doc:
+                self.error(where, "'trace_id' is required")
+            if doc.get("type") == "subsegment" and "parent_id" not in doc:
+                self.error(where, "an independent subsegment needs 'parent_id'")
+            if doc.get("type") != "subsegment" and "namespace" in doc and doc["namespace"] not in ("aws", "remote"):
+                self.warn(f"{where}.namespace", "segments do not normally carry a namespace")
+        subsegments = doc.get("subsegments")
+        if subsegments is not None:
+            if not isinstance(subsegments, list):
+                self.error(f"{where}.subsegments", "must be an array")
+            else:
+                for index, sub in enumerate(subsegments):
+                    if isinstance(sub, dict):
+                        self.entity(sub, f"{where}.subsegments[{index}]", embedded=True)
+                    else:
+                        self.error(f"{where}.subsegments[{index}]", "must be an object")
+
+
+def _non_finite(value: Any, where: str, found: List[str]) -> None:
+    if isinstance(value, float) and not math.isfinite(value):
+        found.append(where)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _non_finite(item, f"{where}.{key}", found)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _non_finite(item, f"{where}[{index}]", found)
+
+
+def validate_document(doc: Any, encoded_size: Optional[int] = None) -> Verdict:
+    """Check one parsed document. ``encoded_size`` is its size in bytes on the wire, if known."""
+    verdict = Verdict()
+    checker = _Checker(verdict)
+    if not isinstance(doc, dict):
+        checker.error("document", "must be a JSON object")
+        return verdict
+    if encoded_size is None:
+        encoded_size = len(json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode("utf-8", "replace"))
+    if encoded_size > MAX_DOCUMENT_BYTES:
+        checker.error("document", f"{encoded_size} bytes, over X-Ray's 64 kB per document")
+    bad_numbers: List[str] = []
+    _non_finite(doc, "document", bad_numbers)
+    for where in bad_numbers:
+        checker.error(where, "NaN and Infinity are not JSON")
+    checker.entity(doc, "document", embedded=False)
+    return verdict
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def parse_datagram(data: bytes) -> Tuple[Optional[Dict[str, Any]], Optional[str], int]:
+    """Split and parse a daemon datagram: ``(document, rejection reason, body size)``.
+
+    The header rules are the daemon's: text up to the first newline must be a
+    JSON object with ``format`` ``json`` (any case) and integer ``version`` 1.
+    """
+    if not data:
+        return None, "empty datagram", 0
+    if len(data) > MAX_DATAGRAM_BYTES:
+        return None, f"datagram of {len(data)} bytes, over the UDP limit of {MAX_DATAGRAM_BYTES}", 0
+    header, newline, body = data.partition(b"\n")
+    if not newline or not body.strip():
+        return None, "missing header or document", 0
+    try:
+        parsed_header = json.loads(header)
+    except ValueError:
+        parsed_header = None
+    if not (
+        isinstance(parsed_header, dict)
+        and isinstance(parsed_header.get("format"), str)
+        and parsed_header["format"].lower() == "json"
+        and _is_int(parsed_header.get("version"))
+        and parsed_header["version"] == 1
+    ):
+        return None, f"invalid header {header[:80]!r}", len(body)
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return None, f"document is not UTF-8 ({exc.reason} at byte {exc.start})", len(body)
+    try:
+        document = json.loads(text, parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as exc:
+        return None, f"document is not JSON ({exc})", len(body)
+    return document, None, len(body)

@@ -1,0 +1,257 @@
+"""``XRaySpanExporter``: translate each span, encode it, send it as one UDP datagram.
+
+It runs inside someone else's process, so ``export`` never raises and never
+waits on the network (the socket is non-blocking); what cannot be sent is
+counted in :class:`ExporterStats` and reported by a WARNING log at most once
+a minute, never per span.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter, OrderedDict
+from dataclasses import dataclass, field
+from typing import Any, Dict, Iterable, Optional, Sequence, Set
+
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+from .config import DaemonAddress, exporter_settings
+from .translate import Translator
+from .translate.attributes import DEFAULT_NAMESPACE
+from .translate.links import MAX_LINKS
+from .wire.framing import HEADER, MAX_DOCUMENT_BYTES, encode_document
+from .wire.udp import SendFailure, UdpSender
+
+__all__ = ["XRaySpanExporter", "ExporterStats", "MAX_ANNOTATIONS_PER_TRACE"]
+
+_logger = logging.getLogger(__name__)
+
+# X-Ray indexes at most 50 annotations per trace (a fixed quota).
+MAX_ANNOTATIONS_PER_TRACE = 50
+_TRACES_REMEMBERED = 10_000
+_LOSS_LOG_INTERVAL_SECONDS = 60.0
+# Largest datagram a stock macOS loopback takes (net.inet.udp.maxdgram).
+_SMALL_DATAGRAM_LIMIT = 9216
+
+
+@dataclass(frozen=True)
+class ExporterStats:
+    """A snapshot of the exporter's counters since it was created."""
+
+    spans_received: int = 0
+    spans_exported: int = 0
+    documents_sent: int = 0
+    bytes_sent: int = 0
+    send_failures: Dict[str, int] = field(default_factory=dict)
+    documents_trimmed: int = 0
+    shed_steps: Dict[str, int] = field(default_factory=dict)
+    spans_dropped: int = 0
+    translation_errors: int = 0
+    annotations_over_budget: int = 0
+    links_dropped: int = 0
+
+    @property
+    def lost(self) -> int:
+        """Spans that did not reach the daemon, as far as this process can tell."""
+        return self.spans_dropped + self.send_failures.get(SendFailure.CONNECTION_REFUSED, 0)
+
+
+class _AnnotationBudget:
+    """Keeps each trace within X-Ray's 50 indexed annotations.
+
+    The first 50 distinct annotation keys this process sends for a trace win
+    (in export order, then attribute order); later ones go to the document's
+    ``default`` metadata namespace instead and are counted.
+    """
+
+    def __init__(self, limit: int = MAX_ANNOTATIONS_PER_TRACE, traces: int = _TRACES_REMEMBERED) -> None:
+        self._limit = limit
+        self._traces = traces
+        self._used: "OrderedDict[str, Set[str]]" = OrderedDict()
+        self._lock = threading.Lock()
+
+    def apply(self, doc: Dict[str, Any]) -> int:
+        annotations = doc.get("annotations")
+        if not annotations:
+            return 0
+        trace_id = doc["trace_id"]
+        with self._lock:
+            used = self._used.get(trace_id)
+            if used is None:
+                used = self._used[trace_id] = set()
+                if len(self._used) > self._traces:
+                    self._used.popitem(last=False)
+            else:
+                self._used.move_to_end(trace_id)
+            over = [key for key in annotations if key not in used and len(used) >= self._limit]
+            for key in annotations:
+                if key not in used and len(used) < self._limit:
+                    used.add(key)
+        if over:
+            metadata = doc.setdefault("metadata", {})
+            default = metadata.setdefault(DEFAULT_NAMESPACE, {})
+            for key in over:
+                default[key] = annotations.pop(key)
+            if not annotations:
+                del doc["annotations"]
+        return len(over)
+
+
+class XRaySpanExporter(SpanExporter):
+    """Exports spans to an X-Ray daemon as segment documents over UDP.
+
+    Args:
+        endpoint: the daemon's address (``host:port``, ``[ipv6]:port`` or
+            ``tcp:host:port udp:host:port``). Default: ``AWS_XRAY_DAEMON_ADDRESS``,
+            else ``127.0.0.1:2000``.
+        indexed_attributes: attribute names to send as annotations (searchable
+            in X-Ray). Default: ``OTEL_EXPORTER_XRAY_INDEXED_ATTRIBUTES``.
+        index_all_attributes: send every scalar attribute as an annotation.
+            Default: ``OTEL_EXPORTER_XRAY_INDEX_ALL_ATTRIBUTES``, else false.
+
+    Arguments win over environment variables, which win over defaults. An
+    invalid value raises ``ValueError`` here, never later.
+    """
+
+    def __init__(
+        self,
+        endpoint: Optional[str] = None,
+        indexed_attributes: Optional[Iterable[str]] = None,
+        index_all_attributes: Optional[bool] = None,
+    ) -> None:
+        settings = exporter_settings(endpoint, indexed_attributes, index_all_attributes)
+        self.daemon: DaemonAddress = settings.daemon
+        self._translator = Translator(settings.indexed_attributes, settings.index_all_attributes)
+        self._sender = UdpSender(*settings.daemon.udp)
+        self._budget = _AnnotationBudget()
+        self._max_body = MAX_DOCUMENT_BYTES
+        self._shutdown = False
+        self._lock = threading.Lock()
+        self._counts: Counter = Counter()
+        self._failures: Counter = Counter()
+        self._shed: Counter = Counter()
+        self._refused_seen = 0
+        self._reported_loss = 0
+        self._last_loss_log = 0.0
+
+    @property
+    def indexed_attributes(self) -> Sequence[str]:
+        return self._translator.options.indexed_attributes
+
+    @property
+    def index_all_attributes(self) -> bool:
+        return self._translator.options.index_all_attributes
+
+    def stats(self) -> ExporterStats:
+        """A consistent snapshot of the counters."""
+        with self._lock:
+            self._note_refused()
+            counts = self._counts
+            return ExporterStats(
+                spans_received=counts["spans_received"],
+                spans_exported=counts["spans_exported"],
+                documents_sent=counts["documents_sent"],
+                bytes_sent=counts["bytes_sent"],
+                send_failures=dict(self._failures),
+                documents_trimmed=counts["documents_trimmed"],
+                shed_steps=dict(self._shed),
+                spans_dropped=counts["spans_dropped"],
+                translation_errors=counts["translation_errors"],
+                annotations_over_budget=counts["annotations_over_budget"],
+                links_dropped=counts["links_dropped"],
+            )
+
+    def _note_refused(self) -> None:
+        refused = self._sender.refused
+        if refused != self._refused_seen:
+            self._failures[SendFailure.CONNECTION_REFUSED] += refused - self._refused_seen
+            self._refused_seen = refused
+
+    def export(self, spans: Sequence[Any]) -> SpanExportResult:
+        if self._shutdown:
+            return SpanExportResult.FAILURE
+        try:
+            return self._export(spans)
+        except Exception:  # the application must never see an exporter bug
+            _logger.debug("otel-xray: export failed", exc_info=True)
+            with self._lock:
+                self._counts["spans_dropped"] += len(spans)
+            return SpanExportResult.FAILURE
+
+    def _export(self, spans: Sequence[Any]) -> SpanExportResult:
+        counts: Counter = Counter()
+        failures: Counter = Counter()
+        shed: Counter = Counter()
+        translate = self._translator.translate
+        send = self._sender.send
+        for span in spans:
+            counts["spans_received"] += 1
+            try:
+                doc = translate(span)
+            except Exception:
+                _logger.debug("otel-xray: cannot translate span %r", getattr(span, "name", None), exc_info=True)
+                counts["translation_errors"] += 1
+                counts["spans_dropped"] += 1
+                continue
+            links = span.links
+            if links and len(links) > MAX_LINKS:
+                counts["links_dropped"] += len(links) - MAX_LINKS
+            if "annotations" in doc:
+                counts["annotations_over_budget"] += self._budget.apply(doc)
+            encoded = encode_document(doc, self._max_body)
+            failure = send(encoded.datagram)
+            if failure == SendFailure.MESSAGE_TOO_LONG and self._max_body > _SMALL_DATAGRAM_LIMIT - len(HEADER):
+                # This path takes less than 64 kB (macOS loopback caps at 9,216 bytes):
+                # remember the smaller limit and shed to fit it.
+                self._max_body = _SMALL_DATAGRAM_LIMIT - len(HEADER)
+                encoded = encode_document(doc, self._max_body)
+                failure = send(encoded.datagram)
+            if encoded.shed:
+                counts["documents_trimmed"] += 1
+                shed.update(encoded.shed)
+            if failure is None:
+                counts["spans_exported"] += 1
+                counts["documents_sent"] += 1
+                counts["bytes_sent"] += len(encoded.datagram)
+            else:
+                failures[failure] += 1
+                counts["spans_dropped"] += 1
+        with self._lock:
+            self._counts.update(counts)
+            self._failures.update(failures)
+            self._shed.update(shed)
+            self._note_refused()
+            lost = self._counts["spans_dropped"] + self._failures[SendFailure.CONNECTION_REFUSED]
+        if lost > self._reported_loss:
+            self._report_loss(lost)
+        return SpanExportResult.FAILURE if failures or counts["spans_dropped"] else SpanExportResult.SUCCESS
+
+    def _report_loss(self, lost: int) -> None:
+        now = time.monotonic()
+        if now - self._last_loss_log < _LOSS_LOG_INTERVAL_SECONDS and self._last_loss_log:
+            return
+        newly = lost - self._reported_loss
+        self._last_loss_log = now
+        self._reported_loss = lost
+        stats = self.stats()
+        _logger.warning(
+            "otel-xray: %d span(s) not delivered to the X-Ray daemon at %s since the last report "
+            "(failures by cause: %s; translation errors: %d; last error: %s)",
+            newly,
+            "%s:%s" % self._sender.address,
+            stats.send_failures or "none",
+            stats.translation_errors,
+            self._sender.last_error,
+        )
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        # Datagrams leave in export(); nothing is buffered here.
+        return not self._shutdown
+
+    def shutdown(self) -> None:
+        if self._shutdown:
+            return
+        self._shutdown = True
+        self._sender.close()

@@ -1,0 +1,71 @@
+"""Trace and segment IDs in the forms X-Ray uses.
+
+X-Ray trace IDs are ``1-<8 hex>-<24 hex>``: a version, then 32 bits that X-Ray
+has traditionally read as the request's epoch seconds, then 96 random bits.
+Since October 2023 the service no longer validates the time part, so any
+128-bit OpenTelemetry trace ID converts losslessly; the generator below still
+puts the time first so that traces sort and age correctly in older tooling.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+
+from opentelemetry.sdk.trace.id_generator import IdGenerator
+
+__all__ = [
+    "XRayIdGenerator",
+    "xray_trace_id",
+    "otel_trace_id",
+    "segment_id",
+    "new_segment_id",
+]
+
+_TRACE_ID_RANDOM_BITS = 96
+_SPAN_ID_BITS = 64
+
+
+class XRayIdGenerator(IdGenerator):
+    """An ``IdGenerator`` whose trace IDs start with the current epoch seconds.
+
+    The high 32 bits of each trace ID are ``int(time.time())``, the low 96
+    bits random; span IDs are 64 random bits, never zero.
+    """
+
+    def generate_span_id(self) -> int:
+        span_id = random.getrandbits(_SPAN_ID_BITS)
+        while span_id == 0:  # zero is OpenTelemetry's "invalid span"
+            span_id = random.getrandbits(_SPAN_ID_BITS)
+        return span_id
+
+    def generate_trace_id(self) -> int:
+        epoch = int(time.time()) & 0xFFFFFFFF
+        return (epoch << _TRACE_ID_RANDOM_BITS) | random.getrandbits(_TRACE_ID_RANDOM_BITS)
+
+
+def xray_trace_id(trace_id: int) -> str:
+    """Format a 128-bit trace ID as ``1-xxxxxxxx-xxxxxxxxxxxxxxxxxxxxxxxx``."""
+    hex_id = "%032x" % trace_id
+    return "1-" + hex_id[:8] + "-" + hex_id[8:]
+
+
+def otel_trace_id(xray_id: str) -> int:
+    """Inverse of :func:`xray_trace_id`; raises ``ValueError`` on a malformed ID."""
+    parts = xray_id.split("-")
+    if len(parts) != 3 or parts[0] != "1" or len(parts[1]) != 8 or len(parts[2]) != 24:
+        raise ValueError(f"not an X-Ray trace ID: {xray_id!r}")
+    return int(parts[1] + parts[2], 16)
+
+
+def segment_id(span_id: int) -> str:
+    """Format a 64-bit span ID as 16 lowercase hex digits."""
+    return "%016x" % span_id
+
+
+def new_segment_id() -> str:
+    """A fresh random, non-zero 64-bit ID (for exceptions and synthetic segments)."""
+    value = random.getrandbits(_SPAN_ID_BITS)
+    while value == 0:
+        value = random.getrandbits(_SPAN_ID_BITS)
+    return "%016x" % value

@@ -1,0 +1,155 @@
+"""The ``aws`` block: per-call fields from the span (R73-R79) and resource blocks (R71, R72, R80-R86).
+
+The resource part depends only on the resource and is built once per
+resource (see ``resource.py``); the per-span part is added on a copy.
+Difference from the reference: resource blocks omit missing members where
+the Collector writes ``null`` (the published schema types them as strings, so
+``null`` fails it).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Mapping, Optional, Set
+
+from .attributes import clean_str
+
+__all__ = ["resource_aws_block", "add_span_aws_fields", "SPAN_AWS_KEYS"]
+
+# Keys that become aws fields and leave metadata (R90).
+SPAN_AWS_KEYS = (
+    "rpc.method", "aws.operation", "aws.account_id", "aws.region", "aws.request_id",
+    "aws.requestId", "aws.queue_url", "aws.queue.url", "aws.table_name", "aws.table.name",
+)
+
+
+def _text(attributes: Mapping[str, Any], key: str) -> str:
+    value = attributes.get(key)
+    return clean_str(value) if type(value) is str else ""
+
+
+def _present(block: Dict[str, Any], key: str, value: Any) -> None:
+    if value not in ("", None):
+        block[key] = value
+
+
+def _sdk_name(resource: Mapping[str, Any]) -> str:
+    name = _text(resource, "telemetry.sdk.name")
+    language = _text(resource, "telemetry.sdk.language")
+    return f"{name} for {language}" if name and language else name
+
+
+def _log_groups(resource: Mapping[str, Any]) -> List[Dict[str, str]]:
+    def entries(value: Any) -> List[str]:
+        if type(value) is str:
+            return [item for item in value.split("&") if item]
+        if isinstance(value, (list, tuple)):
+            return [item for item in value if type(item) is str and item]
+        return []
+
+    arns = entries(resource.get("aws.log.group.arns"))
+    if arns:
+        groups = []
+        for arn in arns:
+            parts = arn.split(":")
+            groups.append({"log_group": parts[6] if len(parts) > 6 else "", "arn": arn})
+        return groups
+    return [{"log_group": name} for name in entries(resource.get("aws.log.group.names"))]
+
+
+def resource_aws_block(resource: Mapping[str, Any]) -> Optional[Dict[str, Any]]:
+    """The resource-derived part of ``aws``, or ``None`` when ``cloud.provider`` is not AWS."""
+    provider = resource.get("cloud.provider")
+    if provider is not None and provider != "aws":
+        return None
+    platform = resource.get("cloud.platform")
+    block: Dict[str, Any] = {}
+    _present(block, "account_id", _text(resource, "cloud.account.id"))
+
+    host_id = _text(resource, "host.id")
+    if platform == "aws_ec2" or host_id:
+        ec2: Dict[str, Any] = {}
+        _present(ec2, "instance_id", host_id)
+        _present(ec2, "availability_zone", _text(resource, "cloud.availability_zone"))
+        _present(ec2, "instance_size", _text(resource, "host.type"))
+        _present(ec2, "ami_id", _text(resource, "host.image.id"))
+        block["ec2"] = ec2
+
+    if platform == "aws_ecs":
+        ecs: Dict[str, Any] = {}
+        _present(ecs, "container", _text(resource, "container.name"))
+        _present(ecs, "container_id", _text(resource, "container.id"))
+        _present(ecs, "availability_zone", _text(resource, "cloud.availability_zone"))
+        _present(ecs, "task_arn", _text(resource, "aws.ecs.task.arn"))
+        _present(ecs, "task_family", _text(resource, "aws.ecs.task.family"))
+        _present(ecs, "cluster_arn", _text(resource, "aws.ecs.cluster.arn"))
+        _present(ecs, "container_arn", _text(resource, "aws.ecs.container.arn"))
+        _present(ecs, "launch_type", _text(resource, "aws.ecs.launchtype"))
+        block["ecs"] = ecs
+
+    instance_id = _text(resource, "service.instance.id")
+    if platform == "aws_elastic_beanstalk" and instance_id:
+        beanstalk: Dict[str, Any] = {}
+        _present(beanstalk, "environment_name", _text(resource, "service.namespace"))
+        _present(beanstalk, "version_label", _text(resource, "service.version"))
+        beanstalk["deployment_id"] = int(instance_id) if instance_id.isdigit() else 0
+        block["elastic_beanstalk"] = beanstalk
+
+    cluster = _text(resource, "k8s.cluster.name")
+    if platform == "aws_eks" or cluster:
+        eks: Dict[str, Any] = {}
+        _present(eks, "cluster_name", cluster)
+        _present(eks, "pod", _text(resource, "k8s.pod.name"))
+        _present(eks, "container_id", _text(resource, "container.id"))
+        block["eks"] = eks
+
+    groups = _log_groups(resource)
+    if groups:
+        block["cloudwatch_logs"] = groups
+
+    xray: Dict[str, Any] = {}
+    _present(xray, "sdk", _sdk_name(resource))
+    _present(xray, "sdk_version", _text(resource, "telemetry.sdk.version"))
+    xray["auto_instrumentation"] = bool(
+        _text(resource, "telemetry.auto.version") or _text(resource, "telemetry.distro.version")
+    )
+    block["xray"] = xray
+    return block
+
+
+def add_span_aws_fields(block: Dict[str, Any], attributes: Mapping[str, Any], consumed: Set[str]) -> None:
+    """Add the per-call fields of an AWS SDK span to ``block`` (a copy of the resource block)."""
+    for key in SPAN_AWS_KEYS:
+        if key in attributes:
+            consumed.add(key)
+    get = attributes.get
+    if not any(get(key) is not None for key in SPAN_AWS_KEYS) and get("messaging.url") is None and get(
+        "aws.dynamodb.table_names"
+    ) is None and get("aws.s3.bucket") is None:
+        return  # the common case: not an AWS call
+
+    account = get("aws.account_id")
+    if type(account) is str and account:
+        block["account_id"] = clean_str(account)
+    _present(block, "operation", _text(attributes, "aws.operation") or _text(attributes, "rpc.method"))
+    _present(block, "region", _text(attributes, "aws.region"))
+    _present(block, "request_id", _text(attributes, "aws.request_id") or _text(attributes, "aws.requestId"))
+    _present(
+        block,
+        "queue_url",
+        _text(attributes, "messaging.url") or _text(attributes, "aws.queue_url") or _text(attributes, "aws.queue.url"),
+    )
+    table = _text(attributes, "aws.table_name") or _text(attributes, "aws.table.name")
+    tables = get("aws.dynamodb.table_names")
+    if isinstance(tables, (list, tuple)):
+        names = [clean_str(t) for t in tables if type(t) is str]
+        if len(names) == 1:
+            table = names[0]
+        elif len(names) > 1:
+            block["table_names"] = names
+            table = ""
+    elif type(tables) is str and tables:
+        table = clean_str(tables)
+    _present(block, "table_name", table)
+    # Beyond the reference: S3 fields as the X-Ray SDKs record them (also kept in metadata).
+    _present(block, "bucket_name", _text(attributes, "aws.s3.bucket"))
+    _present(block, "key", _text(attributes, "aws.s3.key"))

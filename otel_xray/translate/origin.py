@@ -1,0 +1,30 @@
+"""``origin``: the type of AWS resource running the service, from ``cloud.platform`` (R87)."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Optional
+
+__all__ = ["origin"]
+
+_BY_PLATFORM = {
+    "aws_app_runner": "AWS::AppRunner::Service",
+    "aws_eks": "AWS::EKS::Container",
+    "aws_elastic_beanstalk": "AWS::ElasticBeanstalk::Environment",
+    "aws_ec2": "AWS::EC2::Instance",
+    # Beyond the reference (which has no Lambda origin): the origin Lambda's own segments use.
+    "aws_lambda": "AWS::Lambda::Function",
+}
+_ECS_BY_LAUNCH_TYPE = {"ec2": "AWS::ECS::EC2", "fargate": "AWS::ECS::Fargate"}
+
+
+def origin(resource: Mapping[str, Any]) -> Optional[str]:
+    """The X-Ray origin for a resource, or ``None`` when it does not run on a known AWS platform."""
+    if not resource:
+        return None
+    provider = resource.get("cloud.provider")
+    if provider is not None and provider != "aws":
+        return None
+    platform = resource.get("cloud.platform")
+    if platform == "aws_ecs":
+        return _ECS_BY_LAUNCH_TYPE.get(resource.get("aws.ecs.launchtype"), "AWS::ECS::Container")
+    return _BY_PLATFORM.get(platform) if type(platform) is str else None
