@@ -1,0 +1,37 @@
+"""Shared fixtures: real SDK spans, a local daemon on loopback, the shared reference folder."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+from typing import Iterator
+
+import pytest
+
+from otel_xray.daemon.server import LocalDaemon
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+
+
+@pytest.fixture
+def daemon() -> Iterator[LocalDaemon]:
+    """A local daemon on a free loopback port, stopped after the test."""
+    with LocalDaemon("127.0.0.1", 0) as running:
+        yield running
+
+
+@pytest.fixture
+def shared() -> pathlib.Path:
+    """The steering repo's shared/ folder; the test is skipped where it is absent (a user's clone)."""
+    if not SHARED.is_dir():
+        pytest.skip("../shared is not present in this checkout")
+    return SHARED
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Tests must not pick up a developer's or CI machine's X-Ray settings.
+    for name in list(os.environ):
+        if name.startswith(("AWS_XRAY_", "OTEL_EXPORTER_XRAY_", "OTEL_")) or name in ("_X_AMZN_TRACE_ID", "AWS_LAMBDA_FUNCTION_NAME"):
+            monkeypatch.delenv(name, raising=False)

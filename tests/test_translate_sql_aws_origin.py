@@ -1,0 +1,183 @@
+"""The sql block (R63-R70), the aws block (R71-R86) and origin (R87)."""
+
+from __future__ import annotations
+
+import pytest
+from opentelemetry.trace import SpanKind
+
+from otel_xray.translate import Translator
+from otel_xray.translate.aws import resource_aws_block
+from otel_xray.translate.origin import origin
+
+from .spans import make_span, span_context
+
+PARENT = span_context()
+AWS = {"service.name": "svc", "cloud.provider": "aws"}
+
+
+def translate(name="span", kind=SpanKind.CLIENT, attributes=None, resource=None):
+    return Translator().translate(
+        make_span(name=name, kind=kind, attributes=attributes, resource=resource or {"service.name": "svc"}, parent=PARENT)
+    )
+
+
+# --------------------------------------------------------------- sql
+@pytest.mark.parametrize(
+    "attributes, expected",
+    [
+        (
+            {"db.system": "mysql", "db.name": "customers", "db.connection_string": "jdbc:mysql://db.dev.example.com:3306", "db.user": "readonly", "db.statement": "SELECT * FROM customers WHERE id = ?"},
+            {"url": "select-span", "connection_string": "jdbc:mysql://db.dev.example.com:3306/customers", "database_type": "mysql", "user": "readonly", "sanitized_query": "SELECT * FROM customers WHERE id = ?"},
+        ),
+        (
+            {"db.system": "postgresql", "db.name": "customers"},
+            {"url": "select-span", "connection_string": "localhost/customers", "database_type": "postgresql"},
+        ),
+        (
+            {"db.system.name": "postgresql", "db.namespace": "shop", "db.query.text": "SELECT 1"},
+            {"url": "select-span", "connection_string": "localhost/shop", "database_type": "postgresql", "sanitized_query": "SELECT 1"},
+        ),
+        (
+            {"db.system": "microsoft.sql_server", "db.name": "x"},
+            {"url": "select-span", "connection_string": "localhost/x", "database_type": "microsoft.sql_server"},
+        ),
+    ],
+)
+def test_r63_to_r66_sql_block(attributes, expected):
+    doc = translate(name="select-span", attributes=attributes)
+    assert doc["sql"] == expected
+    assert not set(attributes) & set(doc.get("metadata", {}).get("default", {}))
+
+
+@pytest.mark.parametrize("system", ["redis", "mongodb", "dynamodb"])
+def test_r68_non_sql_databases_keep_db_keys_in_metadata(system):
+    attributes = {"db.system": system, "db.statement": "GET k", "db.name": "0"}
+    doc = translate(attributes=attributes)
+    assert "sql" not in doc
+    assert doc["metadata"]["default"] == attributes
+
+
+def test_r67_database_and_driver_versions_are_not_invented():
+    doc = translate(attributes={"db.system": "mysql", "db.name": "x"})
+    assert "database_version" not in doc["sql"] and "driver_version" not in doc["sql"]
+
+
+# --------------------------------------------------------------- aws, span fields
+def test_r74_to_r76_operation_region_request_id():
+    doc = translate(
+        attributes={"rpc.system": "aws-api", "rpc.service": "DynamoDB", "rpc.method": "GetItem", "aws.region": "eu-west-1", "aws.request_id": "RID"}
+    )
+    assert doc["aws"]["operation"] == "GetItem"
+    assert doc["aws"]["region"] == "eu-west-1"
+    assert doc["aws"]["request_id"] == "RID"
+    assert doc["name"] == "DynamoDB" and doc["namespace"] == "aws"
+    # rpc.* naming keys stay in metadata; the field keys are consumed (R90).
+    assert doc["metadata"]["default"] == {"rpc.system": "aws-api", "rpc.service": "DynamoDB"}
+
+
+@pytest.mark.parametrize(
+    "attributes, field, value",
+    [
+        ({"aws.operation": "PutObject", "rpc.method": "ignored"}, "operation", "PutObject"),
+        ({"aws.requestId": "R2"}, "request_id", "R2"),
+        ({"aws.queue_url": "https://q"}, "queue_url", "https://q"),
+        ({"aws.queue.url": "https://q2"}, "queue_url", "https://q2"),
+        ({"aws.queue_url": "https://q", "messaging.url": "https://m"}, "queue_url", "https://m"),
+        ({"aws.table_name": "t1"}, "table_name", "t1"),
+        ({"aws.table.name": "t2"}, "table_name", "t2"),
+        ({"aws.dynamodb.table_names": ["only"]}, "table_name", "only"),
+        ({"aws.dynamodb.table_names": "single"}, "table_name", "single"),
+        ({"aws.dynamodb.table_names": ["a", "b"]}, "table_names", ["a", "b"]),
+        ({"aws.account_id": "987654321"}, "account_id", "987654321"),
+        ({"aws.s3.bucket": "my-bucket", "aws.s3.key": "k/1"}, "bucket_name", "my-bucket"),
+    ],
+)
+def test_r73_to_r78_span_aws_fields(attributes, field, value):
+    assert translate(attributes=attributes, resource=AWS)["aws"][field] == value
+
+
+def test_r78_many_tables_clear_table_name():
+    doc = translate(attributes={"aws.table_name": "t", "aws.dynamodb.table_names": ["a", "b"]})
+    assert "table_name" not in doc["aws"] and doc["aws"]["table_names"] == ["a", "b"]
+
+
+def test_r75_region_is_not_taken_from_the_resource():
+    doc = translate(resource={**AWS, "cloud.region": "us-east-1"}, kind=SpanKind.SERVER)
+    assert "region" not in doc["aws"]
+    assert doc["metadata"]["default"]["otel.resource.cloud.region"] == "us-east-1"
+
+
+def test_r73_span_account_overrides_resource_account():
+    doc = translate(attributes={"aws.account_id": "987654321"}, resource={**AWS, "cloud.account.id": "123456789"})
+    assert doc["aws"]["account_id"] == "987654321"
+
+
+# --------------------------------------------------------------- aws, resource blocks
+def test_r71_non_aws_cloud_has_no_aws_block_and_loses_aws_fields():
+    doc = translate(attributes={"aws.region": "x", "aws.operation": "Op"}, resource={"service.name": "s", "cloud.provider": "gcp"})
+    assert "aws" not in doc
+    assert "aws.region" not in doc.get("metadata", {}).get("default", {})
+
+
+def test_r72_xray_block():
+    resource = {"service.name": "s", "telemetry.sdk.name": "opentelemetry", "telemetry.sdk.language": "python", "telemetry.sdk.version": "1.2.3"}
+    assert translate(resource=resource)["aws"]["xray"] == {"sdk": "opentelemetry for python", "sdk_version": "1.2.3", "auto_instrumentation": False}
+    resource["telemetry.auto.version"] = "0.1"
+    assert translate(resource=resource)["aws"]["xray"]["auto_instrumentation"] is True
+
+
+@pytest.mark.parametrize(
+    "resource, block, expected",
+    [
+        ({"cloud.platform": "aws_ec2", "host.id": "i-1", "cloud.availability_zone": "us-east-1a", "host.type": "m5.large", "host.image.id": "ami-1"}, "ec2", {"instance_id": "i-1", "availability_zone": "us-east-1a", "instance_size": "m5.large", "ami_id": "ami-1"}),
+        ({"host.id": "i-2"}, "ec2", {"instance_id": "i-2"}),
+        ({"cloud.platform": "aws_ecs", "container.name": "web", "container.id": "c1", "aws.ecs.task.arn": "arn:t", "aws.ecs.task.family": "fam", "aws.ecs.cluster.arn": "arn:c", "aws.ecs.container.arn": "arn:ct", "aws.ecs.launchtype": "fargate"}, "ecs", {"container": "web", "container_id": "c1", "task_arn": "arn:t", "task_family": "fam", "cluster_arn": "arn:c", "container_arn": "arn:ct", "launch_type": "fargate"}),
+        ({"cloud.platform": "aws_elastic_beanstalk", "service.instance.id": "23", "service.namespace": "prod", "service.version": "v7"}, "elastic_beanstalk", {"environment_name": "prod", "version_label": "v7", "deployment_id": 23}),
+        ({"cloud.platform": "aws_elastic_beanstalk", "service.instance.id": "abc"}, "elastic_beanstalk", {"deployment_id": 0}),
+        ({"cloud.platform": "aws_eks", "k8s.cluster.name": "c", "k8s.pod.name": "p", "container.id": "x"}, "eks", {"cluster_name": "c", "pod": "p", "container_id": "x"}),
+        ({"k8s.cluster.name": "plain-k8s"}, "eks", {"cluster_name": "plain-k8s"}),
+        ({"aws.log.group.arns": ["arn:aws:logs:us-east-1:123456789123:log-group:group2:*"]}, "cloudwatch_logs", [{"log_group": "group2", "arn": "arn:aws:logs:us-east-1:123456789123:log-group:group2:*"}]),
+        ({"aws.log.group.names": "g1&g2&"}, "cloudwatch_logs", [{"log_group": "g1"}, {"log_group": "g2"}]),
+    ],
+)
+def test_r80_to_r85_resource_blocks(resource, block, expected):
+    doc = translate(resource={"service.name": "s", **resource}, kind=SpanKind.SERVER)
+    assert doc["aws"][block] == expected
+
+
+def test_r82_beanstalk_needs_an_instance_id():
+    # Resource.create adds a service.instance.id of its own, so test the resource rule directly.
+    assert "elastic_beanstalk" not in resource_aws_block({"cloud.platform": "aws_elastic_beanstalk"})
+
+
+def test_r86_resource_blocks_on_subsegments_too():
+    doc = translate(resource={"service.name": "s", "host.id": "i-9"})
+    assert doc["type"] == "subsegment" and doc["aws"]["ec2"] == {"instance_id": "i-9"}
+
+
+# --------------------------------------------------------------- origin
+@pytest.mark.parametrize(
+    "resource, expected",
+    [
+        ({}, None),
+        ({"cloud.provider": "aws", "cloud.platform": "aws_ec2"}, "AWS::EC2::Instance"),
+        ({"cloud.provider": "aws", "cloud.platform": "aws_ecs"}, "AWS::ECS::Container"),
+        ({"cloud.provider": "aws", "cloud.platform": "aws_ecs", "aws.ecs.launchtype": "ec2"}, "AWS::ECS::EC2"),
+        ({"cloud.provider": "aws", "cloud.platform": "aws_ecs", "aws.ecs.launchtype": "fargate"}, "AWS::ECS::Fargate"),
+        ({"cloud.provider": "aws", "cloud.platform": "aws_eks"}, "AWS::EKS::Container"),
+        ({"cloud.provider": "aws", "cloud.platform": "aws_elastic_beanstalk"}, "AWS::ElasticBeanstalk::Environment"),
+        ({"cloud.provider": "aws", "cloud.platform": "aws_app_runner"}, "AWS::AppRunner::Service"),
+        ({"cloud.provider": "aws", "cloud.platform": "aws_lambda"}, "AWS::Lambda::Function"),
+        ({"cloud.provider": "aws", "cloud.platform": "aws_ec2", "k8s.cluster.name": "c"}, "AWS::EC2::Instance"),
+        ({"cloud.provider": "gcp", "cloud.platform": "aws_ec2"}, None),
+        ({"cloud.platform": "aws_ec2"}, "AWS::EC2::Instance"),
+        ({"cloud.provider": "aws"}, None),
+    ],
+)
+def test_r87_origin(resource, expected):
+    assert origin(resource) == expected
+
+
+def test_r87_origin_on_documents():
+    doc = translate(resource={"service.name": "s", "cloud.provider": "aws", "cloud.platform": "aws_eks"}, kind=SpanKind.SERVER)
+    assert doc["origin"] == "AWS::EKS::Container"
