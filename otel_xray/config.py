@@ -99,6 +99,8 @@ def parse_daemon_address(value: str, setting: str = AWS_XRAY_DAEMON_ADDRESS) -> 
     text = value.strip()
     if not text:
         raise _address_error(setting, value, "it is empty")
+    if "://" in text:
+        raise _address_error(setting, value, "a URL is not an address; drop the scheme")
     tokens = text.split()
     if len(tokens) == 1:
         if tokens[0].lower().startswith(("tcp:", "udp:")):

@@ -122,10 +122,7 @@ def _cut_long_strings(doc: Dict[str, Any]) -> None:
         doc["sql"] = sql
     exceptions = _exceptions(doc)
     if exceptions:
-        _set_exceptions(
-            doc,
-            [dict(e, message=_cut(e.get("message")), type=_cut(e.get("type"))) for e in exceptions],
-        )
+        _set_exceptions(doc, [{key: _cut(value) for key, value in e.items()} for e in exceptions])
     if "links" in doc:
         doc["links"] = [{k: v for k, v in link.items() if k != "attributes"} for link in doc["links"]]
 

@@ -1,0 +1,195 @@
+"""XRaySpanExporter end to end: SDK spans -> exporter -> real UDP -> local daemon."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+import pytest
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExportResult
+from opentelemetry.trace import SpanKind
+
+from otel_xray import XRayIdGenerator, XRaySpanExporter
+from otel_xray.exporter import MAX_ANNOTATIONS_PER_TRACE
+from otel_xray.wire.udp import SendFailure
+
+from .spans import make_span, span_context
+from .test_wire_udp import free_udp_port
+
+
+def provider_for(exporter, batch=True):
+    provider = TracerProvider(resource=Resource.create({"service.name": "orders"}), id_generator=XRayIdGenerator())
+    provider.add_span_processor(BatchSpanProcessor(exporter) if batch else SimpleSpanProcessor(exporter))
+    return provider
+
+
+def test_spans_arrive_as_valid_documents_one_datagram_each(daemon):
+    exporter = XRaySpanExporter(endpoint=daemon.endpoint)
+    provider = provider_for(exporter)
+    tracer = provider.get_tracer("t")
+    with tracer.start_as_current_span("GET /orders", kind=SpanKind.SERVER) as server:
+        server.set_attribute("http.request.method", "GET")
+        server.set_attribute("http.response.status_code", 200)
+        with tracer.start_as_current_span("SELECT", kind=SpanKind.CLIENT) as query:
+            query.set_attribute("db.system", "postgresql")
+            query.set_attribute("db.name", "shop")
+    provider.shutdown()
+    assert daemon.wait_for(2)
+    received = daemon.received()
+    assert all(r.verdict.valid for r in received), [r.verdict.errors for r in received]
+    by_name = {r.document["name"]: r.document for r in received}
+    assert set(by_name) == {"orders", "shop"}
+    segment, subsegment = by_name["orders"], by_name["shop"]
+    assert "type" not in segment and segment["http"]["response"]["status"] == 200
+    assert subsegment["type"] == "subsegment" and subsegment["parent_id"] == segment["id"]
+    assert subsegment["trace_id"] == segment["trace_id"]
+    stats = exporter.stats()
+    assert (stats.spans_exported, stats.documents_sent, stats.spans_dropped) == (2, 2, 0)
+    assert stats.bytes_sent == sum(r.size for r in received) + 2 * len(b'{"format":"json","version":1}\n')
+
+
+def test_no_daemon_listening_costs_a_counter_not_an_exception():
+    exporter = XRaySpanExporter(endpoint=f"127.0.0.1:{free_udp_port()}")
+    provider = provider_for(exporter, batch=False)
+    tracer = provider.get_tracer("t")
+    for _ in range(30):
+        with tracer.start_as_current_span("work"):
+            pass
+    provider.shutdown()
+    stats = exporter.stats()
+    assert stats.spans_received == 30
+    assert stats.send_failures.get(SendFailure.CONNECTION_REFUSED, 0) >= 15
+    assert stats.lost >= 15
+
+
+def test_unresolvable_daemon_host_drops_and_counts():
+    exporter = XRaySpanExporter(endpoint="no-such-daemon.invalid:2000")
+    assert exporter.export([make_span()]) is SpanExportResult.FAILURE
+    stats = exporter.stats()
+    assert stats.send_failures == {SendFailure.RESOLVE: 1} and stats.spans_dropped == 1
+
+
+def test_loss_is_logged_at_warning_at_most_once_per_interval(caplog):
+    exporter = XRaySpanExporter(endpoint="no-such-daemon.invalid:2000")
+    with caplog.at_level(logging.WARNING, logger="otel_xray.exporter"):
+        for _ in range(50):
+            exporter.export([make_span()])
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    assert "not delivered" in warnings[0].getMessage() and "resolve" in warnings[0].getMessage()
+
+
+def test_export_after_shutdown_fails_and_sends_nothing(daemon):
+    exporter = XRaySpanExporter(endpoint=daemon.endpoint)
+    assert exporter.force_flush() is True
+    exporter.shutdown()
+    exporter.shutdown()  # idempotent
+    assert exporter.export([make_span()]) is SpanExportResult.FAILURE
+    assert exporter.force_flush() is False
+    daemon.wait_quiet(quiet=0.2, timeout=1)
+    assert daemon.document_count == 0
+
+
+def test_a_span_that_cannot_be_translated_is_counted_and_the_rest_still_go(daemon):
+    class Broken:
+        name = "broken"
+        links = ()
+
+        def __getattr__(self, item):
+            raise RuntimeError("not a span")
+
+    exporter = XRaySpanExporter(endpoint=daemon.endpoint)
+    result = exporter.export([Broken(), make_span(name="fine")])
+    assert result is SpanExportResult.FAILURE
+    assert daemon.wait_for(1)
+    stats = exporter.stats()
+    assert stats.translation_errors == 1 and stats.spans_exported == 1
+
+
+def test_annotation_budget_of_fifty_per_trace(daemon):
+    attributes = {f"attr{i:02d}": i for i in range(40)}
+    first = make_span(attributes=attributes, parent=span_context())
+    second = make_span(attributes={f"more{i:02d}": i for i in range(20)}, parent=span_context())
+    exporter = XRaySpanExporter(endpoint=daemon.endpoint, index_all_attributes=True)
+    exporter.export([first, second])
+    assert daemon.wait_for(2)
+    docs = daemon.documents()
+    assert docs[0]["trace_id"] == docs[1]["trace_id"]
+    total = sum(len(d.get("annotations", {})) for d in docs)
+    assert total == MAX_ANNOTATIONS_PER_TRACE
+    assert docs[1]["annotations"] == {f"more{i:02d}": i for i in range(10)}
+    assert docs[1]["metadata"]["default"]["more15"] == 15
+    assert exporter.stats().annotations_over_budget == 10
+
+
+def test_datagram_too_long_for_the_path_is_resent_smaller(daemon, monkeypatch):
+    exporter = XRaySpanExporter(endpoint=daemon.endpoint)
+    real_send = exporter._sender.send
+
+    def small_path(datagram):  # a path that, like macOS loopback, takes at most 9,216 bytes
+        return SendFailure.MESSAGE_TOO_LONG if len(datagram) > 9216 else real_send(datagram)
+
+    monkeypatch.setattr(exporter._sender, "send", small_path)
+    span = make_span(attributes={f"k{i}": "v" * 500 for i in range(40)})
+    exporter.export([span])
+    assert daemon.wait_for(1)
+    received = daemon.received()[0]
+    assert received.verdict.valid and received.size <= 9216
+    stats = exporter.stats()
+    assert stats.documents_trimmed == 1 and stats.spans_exported == 1
+
+
+def test_many_threads_exporting_at_once(daemon):
+    exporter = XRaySpanExporter(endpoint=daemon.endpoint)
+    provider = provider_for(exporter, batch=False)
+    tracer = provider.get_tracer("t")
+    errors = []
+
+    def work():
+        try:
+            for _ in range(200):
+                with tracer.start_as_current_span("w"):
+                    pass
+        except Exception as exc:  # pragma: no cover - would fail the test below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    provider.shutdown()
+    assert not errors
+    assert daemon.wait_for(1600, timeout=10)
+    assert exporter.stats().spans_exported == 1600
+
+
+def test_shutdown_racing_with_export_never_raises(daemon):
+    exporter = XRaySpanExporter(endpoint=daemon.endpoint)
+    spans = [make_span() for _ in range(50)]
+    results = []
+
+    def export_repeatedly():
+        for _ in range(20):
+            results.append(exporter.export(spans))
+
+    threads = [threading.Thread(target=export_repeatedly) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    exporter.force_flush()
+    exporter.shutdown()
+    for thread in threads:
+        thread.join()
+    assert set(results) <= {SpanExportResult.SUCCESS, SpanExportResult.FAILURE}
+    assert exporter.export(spans) is SpanExportResult.FAILURE
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"indexed_attributes": ["a"]}, {"index_all_attributes": True}])
+def test_constructor_defaults_and_arguments(kwargs):
+    exporter = XRaySpanExporter(**kwargs)
+    assert exporter.daemon.udp == ("127.0.0.1", 2000)
+    assert tuple(exporter.indexed_attributes) == tuple(kwargs.get("indexed_attributes", ()))
+    assert exporter.index_all_attributes is kwargs.get("index_all_attributes", False)
+    exporter.shutdown()
