@@ -85,10 +85,14 @@ class _AnnotationBudget:
                     self._used.popitem(last=False)
             else:
                 self._used.move_to_end(trace_id)
-            over = [key for key in annotations if key not in used and len(used) >= self._limit]
+            over = []
             for key in annotations:
-                if key not in used and len(used) < self._limit:
+                if key in used:
+                    continue
+                if len(used) < self._limit:
                     used.add(key)
+                else:
+                    over.append(key)
         if over:
             metadata = doc.setdefault("metadata", {})
             default = metadata.setdefault(DEFAULT_NAMESPACE, {})
