@@ -14,7 +14,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import IO, Any, Callable, Dict, List, Optional, Tuple
 
-from .validate import MAX_DATAGRAM_BYTES, Verdict, parse_datagram, validate_document
+from .validate import MAX_DATAGRAM_BYTES, Verdict, parse_datagram, rejection_category, validate_document
 
 __all__ = ["Received", "LocalDaemon"]
 
@@ -126,7 +126,7 @@ class LocalDaemon:
             document, reason, size, verdict = None, f"internal error: {exc!r}", len(data), None
         if verdict is None:
             with self._changed:
-                self.rejected[reason.split(" (")[0] if reason else "unknown"] += 1
+                self.rejected[rejection_category(reason or "")] += 1
                 self._changed.notify_all()
             if self._out is not None:
                 self._write({"received_at": now, "valid": False, "errors": [reason], "raw": data[:512].decode("utf-8", "replace")})

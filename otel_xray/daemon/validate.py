@@ -26,6 +26,8 @@ __all__ = [
     "parse_datagram",
     "MAX_DOCUMENT_BYTES",
     "MAX_DATAGRAM_BYTES",
+    "REJECTION_CATEGORIES",
+    "rejection_category",
 ]
 
 MAX_DOCUMENT_BYTES = 64_000  # "64 kB", read strictly
@@ -375,6 +377,24 @@ def validate_document(doc: Any, encoded_size: Optional[int] = None) -> Verdict:
     return verdict
 
 
+# Every rejection reason starts with one of these; counters use them as keys.
+REJECTION_CATEGORIES = (
+    "empty datagram",
+    "datagram too large",
+    "missing header or document",
+    "invalid header",
+    "document is not UTF-8",
+    "document is not JSON",
+)
+
+
+def rejection_category(reason: str) -> str:
+    for category in REJECTION_CATEGORIES:
+        if reason.startswith(category):
+            return category
+    return "other"
+
+
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
@@ -388,7 +408,7 @@ def parse_datagram(data: bytes) -> Tuple[Optional[Dict[str, Any]], Optional[str]
     if not data:
         return None, "empty datagram", 0
     if len(data) > MAX_DATAGRAM_BYTES:
-        return None, f"datagram of {len(data)} bytes, over the UDP limit of {MAX_DATAGRAM_BYTES}", 0
+        return None, f"datagram too large: {len(data)} bytes, over the UDP limit of {MAX_DATAGRAM_BYTES}", 0
     header, newline, body = data.partition(b"\n")
     if not newline or not body.strip():
         return None, "missing header or document", 0
