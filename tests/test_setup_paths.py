@@ -1,0 +1,123 @@
+"""The three setup paths: in code, environment only, and `opentelemetry-instrument` in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+import time
+from importlib.metadata import entry_points
+
+import pytest
+
+from .conftest import ROOT
+
+EXAMPLES = ROOT / "examples"
+
+
+def _tool(name: str) -> str:
+    beside = pathlib.Path(sys.executable).parent / name
+    found = str(beside) if beside.exists() else shutil.which(name)
+    assert found, f"{name} is not installed (it comes with the package's test extras)"
+    return found
+
+
+def _clean_env(**extra: str) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "AWS_XRAY_"))}
+    env.update(extra)
+    return env
+
+
+def _run(args, env, timeout=60):
+    return subprocess.run(args, env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+
+
+def test_in_code_example(daemon):
+    result = _run([sys.executable, str(EXAMPLES / "in_code.py")], _clean_env(AWS_XRAY_DAEMON_ADDRESS=daemon.endpoint))
+    assert result.returncode == 0, result.stderr
+    assert daemon.wait_for(2)
+    docs = {d["name"]: d for d in daemon.documents()}
+    assert docs["checkout"]["annotations"] == {"order.id": "42"}
+    assert docs["load-order"]["parent_id"] == docs["checkout"]["id"]
+    assert all(r.verdict.valid for r in daemon.received())
+
+
+def test_environment_only_exporter_without_arguments(daemon, monkeypatch):
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+    from otel_xray import XRaySpanExporter
+
+    monkeypatch.setenv("AWS_XRAY_DAEMON_ADDRESS", daemon.endpoint)
+    monkeypatch.setenv("OTEL_EXPORTER_XRAY_INDEXED_ATTRIBUTES", "tenant")
+    monkeypatch.setenv("OTEL_SERVICE_NAME", "env-svc")
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(XRaySpanExporter()))
+    with provider.get_tracer("t").start_as_current_span("root") as span:
+        span.set_attribute("tenant", "acme")
+    provider.shutdown()
+    assert daemon.wait_for(1)
+    (doc,) = daemon.documents()
+    assert doc["annotations"] == {"tenant": "acme"}
+    assert doc["metadata"]["default"]["otel.resource.service.name"] == "env-svc"
+
+
+def test_exporter_entry_point_is_xray():
+    (entry,) = [ep for ep in entry_points(group="opentelemetry_traces_exporter") if ep.name == "xray"]
+    from otel_xray import XRaySpanExporter
+
+    assert entry.load() is XRaySpanExporter
+
+
+def test_distro_and_configurator_entry_points():
+    assert {ep.name for ep in entry_points(group="opentelemetry_distro")} >= {"otel_xray"}
+    assert {ep.name for ep in entry_points(group="opentelemetry_configurator")} >= {"otel_xray"}
+
+
+def _instrumented(daemon, **extra):
+    env = _clean_env(
+        OTEL_PYTHON_DISTRO="otel_xray",
+        OTEL_PYTHON_CONFIGURATOR="otel_xray",
+        OTEL_SERVICE_NAME="example-app",
+        AWS_XRAY_DAEMON_ADDRESS=daemon.endpoint,
+        OTEL_EXPORTER_XRAY_INDEXED_ATTRIBUTES="item.id",
+        **extra,
+    )
+    started = int(time.time())
+    result = _run([_tool("opentelemetry-instrument"), sys.executable, str(EXAMPLES / "app.py")], env)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    return report, started
+
+
+def test_opentelemetry_instrument_with_environment_only_configuration(daemon):
+    report, started = _instrumented(daemon)
+    assert report["provider"] == "TracerProvider" and report["id_generator"] == "XRayIdGenerator"
+    assert {"x-amzn-trace-id", "traceparent", "baggage"} <= {f.lower() for f in report["propagator_fields"]}
+    assert started - 5 <= int(report["trace_id"][:8], 16) <= started + 60
+    assert daemon.wait_for(2)
+    docs = {d["name"]: d for d in daemon.documents()}
+    assert set(docs) == {"example-app", "compute-price"}
+    segment = docs["example-app"]
+    assert segment["trace_id"] == "1-%s-%s" % (report["trace_id"][:8], report["trace_id"][8:])
+    assert segment["annotations"] == {"item.id": "7"}
+    assert segment["http"]["response"]["status"] == 200
+    assert segment["aws"]["xray"]["auto_instrumentation"] is True
+    assert docs["compute-price"]["parent_id"] == segment["id"]
+    assert all(r.verdict.valid for r in daemon.received())
+
+
+def test_opentelemetry_instrument_defaults_yield_to_otel_variables(daemon):
+    report, _ = _instrumented(daemon, OTEL_PROPAGATORS="tracecontext", OTEL_PYTHON_ID_GENERATOR="random")
+    assert report["id_generator"] == "RandomIdGenerator"
+    assert [f.lower() for f in report["propagator_fields"]] == ["traceparent", "tracestate"]
+    assert daemon.wait_for(2)  # still exported by the X-Ray exporter
+
+
+def test_opentelemetry_instrument_bad_daemon_address_fails_at_startup(daemon):
+    env = _clean_env(OTEL_PYTHON_DISTRO="otel_xray", OTEL_PYTHON_CONFIGURATOR="otel_xray", AWS_XRAY_DAEMON_ADDRESS="not an address")
+    result = _run([_tool("opentelemetry-instrument"), sys.executable, str(EXAMPLES / "app.py")], env)
+    assert "AWS_XRAY_DAEMON_ADDRESS='not an address' is not a valid X-Ray daemon address" in result.stderr
