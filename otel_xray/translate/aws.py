@@ -56,6 +56,35 @@ def _log_groups(resource: Mapping[str, Any]) -> List[Dict[str, str]]:
     return [{"log_group": name} for name in entries(resource.get("aws.log.group.names"))]
 
 
+# block member -> resource attribute
+_EC2_FIELDS = {
+    "instance_id": "host.id",
+    "availability_zone": "cloud.availability_zone",
+    "instance_size": "host.type",
+    "ami_id": "host.image.id",
+}
+_ECS_FIELDS = {
+    "container": "container.name",
+    "container_id": "container.id",
+    "availability_zone": "cloud.availability_zone",
+    "task_arn": "aws.ecs.task.arn",
+    "task_family": "aws.ecs.task.family",
+    "cluster_arn": "aws.ecs.cluster.arn",
+    "container_arn": "aws.ecs.container.arn",
+    "launch_type": "aws.ecs.launchtype",
+}
+_BEANSTALK_FIELDS = {"environment_name": "service.namespace", "version_label": "service.version"}
+_EKS_FIELDS = {"cluster_name": "k8s.cluster.name", "pod": "k8s.pod.name", "container_id": "container.id"}
+
+
+def _fields(resource: Mapping[str, Any], fields: Mapping[str, str]) -> Dict[str, Any]:
+    """The members whose attributes are present (the reference writes null for the others)."""
+    block: Dict[str, Any] = {}
+    for member, key in fields.items():
+        _present(block, member, _text(resource, key))
+    return block
+
+
 def resource_aws_block(resource: Mapping[str, Any]) -> Optional[Dict[str, Any]]:
     """The resource-derived part of ``aws``, or ``None`` when ``cloud.provider`` is not AWS."""
     provider = resource.get("cloud.provider")
@@ -67,40 +96,16 @@ def resource_aws_block(resource: Mapping[str, Any]) -> Optional[Dict[str, Any]]:
 
     host_id = _text(resource, "host.id")
     if platform == "aws_ec2" or host_id:
-        ec2: Dict[str, Any] = {}
-        _present(ec2, "instance_id", host_id)
-        _present(ec2, "availability_zone", _text(resource, "cloud.availability_zone"))
-        _present(ec2, "instance_size", _text(resource, "host.type"))
-        _present(ec2, "ami_id", _text(resource, "host.image.id"))
-        block["ec2"] = ec2
-
+        block["ec2"] = _fields(resource, _EC2_FIELDS)
     if platform == "aws_ecs":
-        ecs: Dict[str, Any] = {}
-        _present(ecs, "container", _text(resource, "container.name"))
-        _present(ecs, "container_id", _text(resource, "container.id"))
-        _present(ecs, "availability_zone", _text(resource, "cloud.availability_zone"))
-        _present(ecs, "task_arn", _text(resource, "aws.ecs.task.arn"))
-        _present(ecs, "task_family", _text(resource, "aws.ecs.task.family"))
-        _present(ecs, "cluster_arn", _text(resource, "aws.ecs.cluster.arn"))
-        _present(ecs, "container_arn", _text(resource, "aws.ecs.container.arn"))
-        _present(ecs, "launch_type", _text(resource, "aws.ecs.launchtype"))
-        block["ecs"] = ecs
-
+        block["ecs"] = _fields(resource, _ECS_FIELDS)
     instance_id = _text(resource, "service.instance.id")
     if platform == "aws_elastic_beanstalk" and instance_id:
-        beanstalk: Dict[str, Any] = {}
-        _present(beanstalk, "environment_name", _text(resource, "service.namespace"))
-        _present(beanstalk, "version_label", _text(resource, "service.version"))
+        beanstalk = _fields(resource, _BEANSTALK_FIELDS)
         beanstalk["deployment_id"] = int(instance_id) if instance_id.isdigit() else 0
         block["elastic_beanstalk"] = beanstalk
-
-    cluster = _text(resource, "k8s.cluster.name")
-    if platform == "aws_eks" or cluster:
-        eks: Dict[str, Any] = {}
-        _present(eks, "cluster_name", cluster)
-        _present(eks, "pod", _text(resource, "k8s.pod.name"))
-        _present(eks, "container_id", _text(resource, "container.id"))
-        block["eks"] = eks
+    if platform == "aws_eks" or _text(resource, "k8s.cluster.name"):
+        block["eks"] = _fields(resource, _EKS_FIELDS)
 
     groups = _log_groups(resource)
     if groups:

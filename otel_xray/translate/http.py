@@ -78,6 +78,19 @@ def _port(value: Any) -> str:
     return ""
 
 
+def _text_value(value: Any) -> str:
+    return value if type(value) is str else ""
+
+
+def _first(found: Mapping[str, Any], roles: Sequence[str], convert: Any) -> str:
+    """The first non-empty of ``roles``, converted to text."""
+    for role in roles:
+        text = convert(found.get(role))
+        if text:
+            return text
+    return ""
+
+
 def _path(found: Mapping[str, Any]) -> str:
     target = found.get("target")
     if type(target) is str and target:
@@ -94,9 +107,7 @@ def _url(found: Mapping[str, Any], is_server: bool) -> Optional[str]:
     url = found.get("url")
     if type(url) is str and url:
         return url
-    scheme = found.get("scheme")
-    scheme = scheme if type(scheme) is str and scheme else "http"
-    http_host = found.get("http_host")
+    scheme = _text_value(found.get("scheme")) or "http"
     if is_server:
         candidates = ("http_host", "server_name", "net_host_name", "host_name", "server_address")
         ports = ("host_port", "server_port")
@@ -105,18 +116,9 @@ def _url(found: Mapping[str, Any], is_server: bool) -> Optional[str]:
         # older versions built "http:///path" here.
         candidates = ("http_host", "peer_name", "peer_ip", "server_address")
         ports = ("peer_port",)
-    host = ""
-    for role in candidates:
-        value = found.get(role)
-        if type(value) is str and value:
-            host = value
-            break
-    port = ""
-    if not (type(http_host) is str and http_host):
-        for role in ports:
-            port = _port(found.get(role))
-            if port:
-                break
+    host = _first(found, candidates, _text_value)
+    # A port is appended only when the host did not come from http.host (which may carry one).
+    port = "" if _text_value(found.get("http_host")) else _first(found, ports, _port)
     if port and not ((scheme == "http" and port == "80") or (scheme == "https" and port == "443")):
         host = f"{host}:{port}"
     return f"{scheme}://{host}{_path(found)}"
