@@ -7,6 +7,7 @@ Public API::
 
 from .exporter import ExporterStats, XRaySpanExporter
 from .ids import XRayIdGenerator
+from .processor import XRayBatchSpanProcessor
 from .version import __version__
 
-__all__ = ["XRaySpanExporter", "XRayIdGenerator", "ExporterStats", "__version__"]
+__all__ = ["XRaySpanExporter", "XRayBatchSpanProcessor", "XRayIdGenerator", "ExporterStats", "__version__"]

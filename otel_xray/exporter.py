@@ -51,11 +51,16 @@ class ExporterStats:
     translation_errors: int = 0
     annotations_over_budget: int = 0
     links_dropped: int = 0
+    spans_dropped_by_queue: int = 0
 
     @property
     def lost(self) -> int:
         """Spans that did not reach the daemon, as far as this process can tell."""
-        return self.spans_dropped + self.send_failures.get(SendFailure.CONNECTION_REFUSED, 0)
+        return (
+            self.spans_dropped
+            + self.spans_dropped_by_queue
+            + self.send_failures.get(SendFailure.CONNECTION_REFUSED, 0)
+        )
 
 
 class _AnnotationBudget:
@@ -165,6 +170,7 @@ class XRaySpanExporter(SpanExporter):
                 translation_errors=counts["translation_errors"],
                 annotations_over_budget=counts["annotations_over_budget"],
                 links_dropped=counts["links_dropped"],
+                spans_dropped_by_queue=counts["spans_dropped_by_queue"],
             )
 
     def _note_refused(self) -> None:
@@ -172,6 +178,11 @@ class XRaySpanExporter(SpanExporter):
         if refused != self._refused_seen:
             self._failures[SendFailure.CONNECTION_REFUSED] += refused - self._refused_seen
             self._refused_seen = refused
+
+    def note_queue_drop(self) -> None:
+        """Count a span that a batch processor dropped before it reached this exporter."""
+        with self._lock:
+            self._counts["spans_dropped_by_queue"] += 1
 
     def export(self, spans: Sequence[Any]) -> SpanExportResult:
         if self._shutdown:
@@ -227,7 +238,11 @@ class XRaySpanExporter(SpanExporter):
             self._failures.update(failures)
             self._shed.update(shed)
             self._note_refused()
-            lost = self._counts["spans_dropped"] + self._failures[SendFailure.CONNECTION_REFUSED]
+            lost = (
+                self._counts["spans_dropped"]
+                + self._counts["spans_dropped_by_queue"]
+                + self._failures[SendFailure.CONNECTION_REFUSED]
+            )
         if lost > self._reported_loss:
             self._report_loss(lost)
         return SpanExportResult.FAILURE if failures or counts["spans_dropped"] else SpanExportResult.SUCCESS
