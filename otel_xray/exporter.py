@@ -257,10 +257,11 @@ class XRaySpanExporter(SpanExporter):
         stats = self.stats()
         _logger.warning(
             "otel-xray: %d span(s) not delivered to the X-Ray daemon at %s since the last report "
-            "(failures by cause: %s; translation errors: %d; last error: %s)",
+            "(in all: send failures by cause %s, dropped by a full queue %d, translation errors %d; last error: %s)",
             newly,
             "%s:%s" % self._sender.address,
             stats.send_failures or "none",
+            stats.spans_dropped_by_queue,
             stats.translation_errors,
             self._sender.last_error,
         )
