@@ -43,7 +43,7 @@ def _start_daemon(port: int, duration: float) -> subprocess.Popen:
 
 def _daemon_count(process: subprocess.Popen) -> tuple:
     stdout, _ = process.communicate(timeout=600)
-    match = re.search(r"received (\d+) document\(s\): (\d+) valid, (\d+) invalid; (\d+) malformed", stdout)
+    match = re.search(r"received \d+ document\(s\) holding (\d+) segment\(s\) and subsegment\(s\): (\d+) valid, (\d+) invalid; (\d+) malformed", stdout)
     return tuple(int(x) for x in match.groups()) if match else (-1, -1, -1, -1)
 
 
@@ -81,7 +81,7 @@ def run_keeps_up(spans: int, rate: float) -> None:
     stats = exporter.stats()
     print(f"run 1: {spans} spans offered at {'max' if not rate else f'{rate:.0f}/s'} in {elapsed:.1f} s ({spans / elapsed:,.0f} spans/s)")
     print(f"  exporter: received {stats.spans_received}, sent {stats.documents_sent}, queue drops {stats.spans_dropped_by_queue}, send failures {stats.send_failures or 0}")
-    print(f"  daemon:   received {received} ({valid} valid, {invalid} invalid, {malformed} malformed)")
+    print(f"  daemon:   received {received} segments and subsegments ({valid} valid documents, {invalid} invalid, {malformed} malformed)")
     print(f"  lost: {spans - received} (counted by the exporter: {stats.lost})")
 
 
@@ -101,7 +101,7 @@ def run_daemon_stops(spans: int, rate: float) -> None:
     received, valid, _, _ = _daemon_count(daemon)
     stats = exporter.stats()
     print(f"run 2: {spans} spans, daemon stopped after span {spans // 2}; the application finished in {elapsed:.1f} s, no exception")
-    print(f"  daemon received {received} ({valid} valid) before it stopped")
+    print(f"  daemon received {received} segments and subsegments ({valid} valid documents) before it stopped")
     print(f"  exporter: received {stats.spans_received}, refused {stats.send_failures.get('connection_refused', 0)}, queue drops {stats.spans_dropped_by_queue}, counted lost {stats.lost}")
     print(f"  not delivered: {spans - received}; counted: {stats.lost}")
 

@@ -104,8 +104,8 @@ def _cmd_daemon(args: argparse.Namespace) -> int:
             out.close()
     rejected = sum(daemon.rejected.values())
     print(
-        f"received {daemon.document_count} document(s): {daemon.document_count - daemon.invalid_count} valid, "
-        f"{daemon.invalid_count} invalid; {rejected} malformed datagram(s)"
+        f"received {daemon.document_count} document(s) holding {daemon.entity_count} segment(s) and subsegment(s): "
+        f"{daemon.document_count - daemon.invalid_count} valid, {daemon.invalid_count} invalid; {rejected} malformed datagram(s)"
         + (f" {dict(daemon.rejected)}" if rejected else ""),
         flush=True,
     )

@@ -29,9 +29,10 @@ from .daemon.show import render_traces
 from .exporter import XRaySpanExporter
 from .ids import XRayIdGenerator
 
-__all__ = ["run_demo", "EXPECTED_DOCUMENTS"]
+__all__ = ["run_demo", "EXPECTED_SPANS"]
 
-EXPECTED_DOCUMENTS = 8
+# segments and subsegments; the exporter nests subsegments into fewer documents
+EXPECTED_SPANS = 8
 _PROPAGATOR = AwsXRayPropagator()
 
 
@@ -147,21 +148,25 @@ def run_demo(out_path: Optional[str] = None, stream: IO[str] = sys.stdout) -> in
         server.server_close()
         checkout.shutdown()  # flushes the batch processor, then closes the exporter
         inventory.shutdown()
-    arrived = daemon.wait_for(EXPECTED_DOCUMENTS, timeout=10)
+    arrived = daemon.wait_for(EXPECTED_SPANS, timeout=10, entities=True)
     daemon.stop()
     if out is not None:
         out.close()
 
     received = daemon.received()
-    print(f"\nthe daemon received {len(received)} document(s), as X-Ray would:\n", file=stream)
+    print(
+        f"\nthe daemon received {len(received)} document(s) holding {daemon.entity_count} segments and subsegments, "
+        "as X-Ray would:\n",
+        file=stream,
+    )
     print(render_traces([(r.document, r.verdict) for r in received]), file=stream)
     invalid = [r for r in received if not r.verdict.valid]
     print(file=stream)
     if not arrived:
-        print(f"FAILED: expected {EXPECTED_DOCUMENTS} documents, got {len(received)}", file=stream)
+        print(f"FAILED: expected {EXPECTED_SPANS} segments and subsegments, got {daemon.entity_count}", file=stream)
         return 1
     if invalid or daemon.rejected:
         print(f"FAILED: {len(invalid)} invalid document(s), {sum(daemon.rejected.values())} malformed datagram(s)", file=stream)
         return 1
-    print(f"all {len(received)} documents are valid X-Ray segment documents", file=stream)
+    print(f"all {len(received)} documents ({daemon.entity_count} segments and subsegments) are valid", file=stream)
     return 0

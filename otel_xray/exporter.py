@@ -11,9 +11,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import Counter, OrderedDict
+from collections import Counter, OrderedDict, defaultdict
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterable, Optional, Sequence, Set
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Set
 
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
@@ -21,7 +21,7 @@ from .config import DaemonAddress, exporter_settings
 from .translate import Translator
 from .translate.attributes import DEFAULT_NAMESPACE
 from .translate.links import MAX_LINKS
-from .wire.framing import HEADER, MAX_DOCUMENT_BYTES, encode_document
+from .wire.framing import HEADER, MAX_DOCUMENT_BYTES, encode_document, encode_if_fits
 from .wire.udp import SendFailure, UdpSender
 
 __all__ = ["XRaySpanExporter", "ExporterStats", "MAX_ANNOTATIONS_PER_TRACE"]
@@ -106,6 +106,33 @@ class _AnnotationBudget:
             if not annotations:
                 del doc["annotations"]
         return len(over)
+
+
+def nest_subsegments(docs: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """Put each subsegment inside its parent's document when the parent is in the same batch.
+
+    This is what the X-Ray SDKs send: one document per segment with its
+    subsegments embedded, instead of one per span. It saves datagrams, bytes
+    and X-Ray's per-Region quota of documents per second. Subsegments keep
+    their ``trace_id``, ``parent_id`` and ``type`` (as the Python SDK's do), so
+    any of them can still be sent on its own. Returns the top-level documents.
+    """
+    if len(docs) < 2:
+        return docs
+    by_id = {doc["id"]: doc for doc in docs}
+    roots = []
+    for doc in docs:
+        parent = by_id.get(doc.get("parent_id")) if doc.get("type") == "subsegment" else None
+        if parent is not None and parent is not doc and parent["trace_id"] == doc["trace_id"]:
+            parent.setdefault("subsegments", []).append(doc)
+        else:
+            roots.append(doc)
+    return roots
+
+
+def _span_count(doc: Dict[str, Any]) -> int:
+    children = doc.get("subsegments")
+    return 1 + sum(_span_count(child) for child in children) if children else 1
 
 
 class XRaySpanExporter(SpanExporter):
@@ -196,13 +223,13 @@ class XRaySpanExporter(SpanExporter):
             return SpanExportResult.FAILURE
 
     def _export(self, spans: Sequence[Any]) -> SpanExportResult:
-        counts: Counter = Counter()
-        failures: Counter = Counter()
-        shed: Counter = Counter()
+        # defaultdicts rather than Counters: created per call, they must be cheap.
+        counts: Dict[str, int] = defaultdict(int)
+        failures: Dict[str, int] = defaultdict(int)
+        shed: Dict[str, int] = defaultdict(int)
         translate = self._translator.translate
-        send = self._sender.send
+        docs = []
         for span in spans:
-            counts["spans_received"] += 1
             try:
                 doc = translate(span)
             except Exception:
@@ -215,29 +242,16 @@ class XRaySpanExporter(SpanExporter):
                 counts["links_dropped"] += len(links) - MAX_LINKS
             if "annotations" in doc:
                 counts["annotations_over_budget"] += self._budget.apply(doc)
-            encoded = encode_document(doc, self._max_body)
-            failure = send(encoded.datagram)
-            if failure == SendFailure.MESSAGE_TOO_LONG and self._max_body > _SMALL_DATAGRAM_LIMIT - len(HEADER):
-                # This path takes less than 64 kB (macOS loopback caps at 9,216 bytes):
-                # remember the smaller limit and shed to fit it.
-                self._max_body = _SMALL_DATAGRAM_LIMIT - len(HEADER)
-                encoded = encode_document(doc, self._max_body)
-                failure = send(encoded.datagram)
-            if encoded.shed:
-                counts["documents_trimmed"] += 1
-                shed.update(encoded.shed)
-            if failure is None:
-                counts["spans_exported"] += 1
-                counts["documents_sent"] += 1
-                counts["bytes_sent"] += len(encoded.datagram)
-            else:
-                failures[failure] += 1
-                counts["spans_dropped"] += 1
+            docs.append(doc)
+        counts["spans_received"] += len(spans)
+        for doc in nest_subsegments(docs):
+            self._emit(doc, counts, failures, shed)
         with self._lock:
-            self._counts.update(counts)
-            self._failures.update(failures)
-            self._shed.update(shed)
-            self._note_refused()
+            for totals, increments in ((self._counts, counts), (self._failures, failures), (self._shed, shed)):
+                for key, value in increments.items():
+                    totals[key] += value
+            if self._sender.refused != self._refused_seen:
+                self._note_refused()
             lost = (
                 self._counts["spans_dropped"]
                 + self._counts["spans_dropped_by_queue"]
@@ -246,6 +260,40 @@ class XRaySpanExporter(SpanExporter):
         if lost > self._reported_loss:
             self._report_loss(lost)
         return SpanExportResult.FAILURE if failures or counts["spans_dropped"] else SpanExportResult.SUCCESS
+
+    def _emit(self, doc: Dict[str, Any], counts: Dict[str, int], failures: Dict[str, int], shed: Dict[str, int]) -> None:
+        """Send one document; one that holds subsegments and is too large is sent in parts."""
+        datagram = encode_if_fits(doc, self._max_body) if "subsegments" in doc else None
+        if datagram is None and "subsegments" in doc:
+            # Too large together: the parent and each subsegment go as their own documents,
+            # which they can be, since subsegments keep trace_id, parent_id and type.
+            children = doc.pop("subsegments")
+            self._emit(doc, counts, failures, shed)
+            for child in children:
+                self._emit(child, counts, failures, shed)
+            return
+        if datagram is None:
+            encoded = encode_document(doc, self._max_body)
+            if encoded.shed:
+                counts["documents_trimmed"] += 1
+                for step in encoded.shed:
+                    shed[step] += 1
+            datagram = encoded.datagram
+        failure = self._sender.send(datagram)
+        if failure == SendFailure.MESSAGE_TOO_LONG and self._max_body > _SMALL_DATAGRAM_LIMIT - len(HEADER):
+            # This path takes less than 64 kB (macOS loopback caps at 9,216 bytes):
+            # remember the smaller limit, and shed or split to fit it.
+            self._max_body = _SMALL_DATAGRAM_LIMIT - len(HEADER)
+            self._emit(doc, counts, failures, shed)
+            return
+        spans = _span_count(doc)
+        if failure is None:
+            counts["spans_exported"] += spans
+            counts["documents_sent"] += 1
+            counts["bytes_sent"] += len(datagram)
+        else:
+            failures[failure] += 1
+            counts["spans_dropped"] += spans
 
     def _report_loss(self, lost: int) -> None:
         now = time.monotonic()

@@ -44,10 +44,19 @@ class XRayIdGenerator(IdGenerator):
         return (epoch << _TRACE_ID_RANDOM_BITS) | random.getrandbits(_TRACE_ID_RANDOM_BITS)
 
 
+_TRACE_ID_CACHE: dict = {}
+
+
 def xray_trace_id(trace_id: int) -> str:
     """Format a 128-bit trace ID as ``1-xxxxxxxx-xxxxxxxxxxxxxxxxxxxxxxxx``."""
-    hex_id = "%032x" % trace_id
-    return "1-" + hex_id[:8] + "-" + hex_id[8:]
+    # The spans of a batch share few trace IDs; a small cache saves the formatting.
+    cached = _TRACE_ID_CACHE.get(trace_id)
+    if cached is None:
+        if len(_TRACE_ID_CACHE) >= 1024:
+            _TRACE_ID_CACHE.clear()
+        hex_id = "%032x" % trace_id
+        cached = _TRACE_ID_CACHE[trace_id] = "1-" + hex_id[:8] + "-" + hex_id[8:]
+    return cached
 
 
 def otel_trace_id(xray_id: str) -> int:

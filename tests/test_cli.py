@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 import subprocess
 import sys
 
 from otel_xray.cli import main
+from otel_xray.daemon.server import flatten
 
 from .conftest import ROOT
 from .test_daemon_validate import GOOD
@@ -68,7 +70,7 @@ def test_daemon_command_receives_prints_and_stores(tmp_path):
     assert process.returncode == 0, stderr
     assert "svc  [segment]" in stdout and "-- valid" in stdout
     assert "rejected datagram (4 bytes): missing header or document" in stdout
-    assert "received 1 document(s): 1 valid, 0 invalid; 1 malformed datagram(s)" in stdout
+    assert "received 1 document(s) holding 1 segment(s) and subsegment(s): 1 valid, 0 invalid; 1 malformed datagram(s)" in stdout
     records = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["valid"] for r in records] == [True, False]
     # The stored file feeds `validate` and `show`.
@@ -91,13 +93,17 @@ def test_demo_shows_the_trace_and_exits_0(tmp_path):
     result = cli("demo", "--out", str(tmp_path / "demo.jsonl"), timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
-    assert "all 8 documents are valid X-Ray segment documents" in out
+    assert re.search(r"all \d+ documents \(8 segments and subsegments\) are valid", out)
     tree = [line for line in out.splitlines() if line.startswith("  ")]
+    assert len(tree) == 8
     assert tree[0].startswith("  checkout  [segment]") and "http 200" in tree[0]
     assert any(line.startswith("    shop  [subsegment/remote]") and "sql " in line for line in tree)
     assert any(line.startswith("      inventory  [segment]") for line in tree)
     assert any("http 429" in line and "ERROR+THROTTLE" in line for line in tree)
     assert any(line.startswith("    DynamoDB  [subsegment/aws]") and "aws GetItem" in line for line in tree)
     assert any("cause ValueError: coupon SPRING24 has expired" in line for line in tree)
-    assert all(line.endswith("-- valid") for line in tree)
-    assert len((tmp_path / "demo.jsonl").read_text().splitlines()) == 8
+    # Each document's verdict is shown on its first line.
+    assert all(line.endswith("-- valid") for line in tree if "-- " in line)
+    stored = [json.loads(line) for line in (tmp_path / "demo.jsonl").read_text().splitlines()]
+    assert all(record["valid"] for record in stored)
+    assert sum(len(flatten(record["document"])) for record in stored) == 8

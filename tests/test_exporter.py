@@ -12,7 +12,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcess
 from opentelemetry.trace import SpanKind
 
 from otel_xray import XRayIdGenerator, XRaySpanExporter
-from otel_xray.exporter import MAX_ANNOTATIONS_PER_TRACE
+from otel_xray.exporter import MAX_ANNOTATIONS_PER_TRACE, nest_subsegments
 from otel_xray.wire.udp import SendFailure
 
 from .spans import make_span, span_context
@@ -25,7 +25,7 @@ def provider_for(exporter, batch=True):
     return provider
 
 
-def test_spans_arrive_as_valid_documents_one_datagram_each(daemon):
+def test_spans_arrive_as_valid_documents_with_subsegments_nested(daemon):
     exporter = XRaySpanExporter(endpoint=daemon.endpoint)
     provider = provider_for(exporter)
     tracer = provider.get_tracer("t")
@@ -36,18 +36,54 @@ def test_spans_arrive_as_valid_documents_one_datagram_each(daemon):
             query.set_attribute("db.system", "postgresql")
             query.set_attribute("db.name", "shop")
     provider.shutdown()
-    assert daemon.wait_for(2)
-    received = daemon.received()
-    assert all(r.verdict.valid for r in received), [r.verdict.errors for r in received]
-    by_name = {r.document["name"]: r.document for r in received}
-    assert set(by_name) == {"orders", "shop"}
-    segment, subsegment = by_name["orders"], by_name["shop"]
-    assert "type" not in segment and segment["http"]["response"]["status"] == 200
-    assert subsegment["type"] == "subsegment" and subsegment["parent_id"] == segment["id"]
-    assert subsegment["trace_id"] == segment["trace_id"]
+    assert daemon.wait_for(2, entities=True)
+    (received,) = daemon.received()  # one batch: one document, as the X-Ray SDKs send it
+    assert received.verdict.valid, received.verdict.errors
+    segment = received.document
+    (subsegment,) = segment["subsegments"]
+    assert segment["name"] == "orders" and "type" not in segment and segment["http"]["response"]["status"] == 200
+    assert subsegment["name"] == "shop" and subsegment["type"] == "subsegment"
+    assert subsegment["parent_id"] == segment["id"] and subsegment["trace_id"] == segment["trace_id"]
     stats = exporter.stats()
-    assert (stats.spans_exported, stats.documents_sent, stats.spans_dropped) == (2, 2, 0)
-    assert stats.bytes_sent == sum(r.size for r in received) + 2 * len(b'{"format":"json","version":1}\n')
+    assert (stats.spans_exported, stats.documents_sent, stats.spans_dropped) == (2, 1, 0)
+    assert stats.bytes_sent == received.size + len(b'{"format":"json","version":1}\n')
+
+
+def test_subsegment_whose_parent_is_in_another_batch_goes_on_its_own(daemon):
+    exporter = XRaySpanExporter(endpoint=daemon.endpoint)
+    child = make_span(name="child", kind=SpanKind.CLIENT, parent=span_context())
+    exporter.export([child])
+    assert daemon.wait_for(1)
+    (doc,) = daemon.documents()
+    assert doc["type"] == "subsegment" and "subsegments" not in doc
+
+
+def test_nested_subsegments_under_subsegments_and_other_traces_stay_apart():
+    root = {"id": "a" * 16, "trace_id": "1-00000001-000000000000000000000001", "name": "root"}
+    mid = {"id": "b" * 16, "trace_id": root["trace_id"], "parent_id": "a" * 16, "type": "subsegment", "name": "mid"}
+    leaf = {"id": "c" * 16, "trace_id": root["trace_id"], "parent_id": "b" * 16, "type": "subsegment", "name": "leaf"}
+    stranger = {"id": "d" * 16, "trace_id": "1-00000002-000000000000000000000002", "parent_id": "a" * 16, "type": "subsegment", "name": "x"}
+    server_child = {"id": "e" * 16, "trace_id": root["trace_id"], "parent_id": "a" * 16, "name": "segment-child"}
+    roots = nest_subsegments([leaf, mid, root, stranger, server_child])
+    assert [doc["name"] for doc in roots] == ["root", "x", "segment-child"]
+    assert root["subsegments"] == [mid] and mid["subsegments"] == [leaf]
+
+
+def test_too_large_together_is_sent_as_separate_documents(daemon):
+    exporter = XRaySpanExporter(endpoint=daemon.endpoint)
+    parent = make_span(name="parent", kind=SpanKind.SERVER, parent=None)
+    from opentelemetry.trace import SpanContext, TraceFlags
+
+    parent_context = SpanContext(parent.context.trace_id, parent.context.span_id, False, TraceFlags(1))
+    children = [make_span(name=f"c{i}", parent=parent_context, attributes={"blob": "x" * 20_000}) for i in range(5)]
+    exporter.export(children + [parent])
+    assert daemon.wait_for(6, entities=True)
+    received = daemon.received()
+    assert all(r.verdict.valid for r in received) and all(r.size <= 64_000 for r in received)
+    assert len(received) >= 2
+    assert sorted(e["name"] for e in daemon.entities()) == ["c0", "c1", "c2", "c3", "c4", "svc"]
+    stats = exporter.stats()
+    assert stats.spans_exported == 6 and stats.documents_trimmed == 0
 
 
 def test_no_daemon_listening_costs_a_counter_not_an_exception():
@@ -162,7 +198,7 @@ def test_many_threads_exporting_at_once(daemon):
         thread.join()
     provider.shutdown()
     assert not errors
-    assert daemon.wait_for(1600, timeout=10)
+    assert daemon.wait_for(1600, timeout=10, entities=True)
     assert exporter.stats().spans_exported == 1600
 
 

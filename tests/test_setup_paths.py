@@ -38,8 +38,8 @@ def _run(args, env, timeout=60):
 def test_in_code_example(daemon):
     result = _run([sys.executable, str(EXAMPLES / "in_code.py")], _clean_env(AWS_XRAY_DAEMON_ADDRESS=daemon.endpoint))
     assert result.returncode == 0, result.stderr
-    assert daemon.wait_for(2)
-    docs = {d["name"]: d for d in daemon.documents()}
+    assert daemon.wait_for(2, entities=True)
+    docs = {d["name"]: d for d in daemon.entities()}
     assert docs["checkout"]["annotations"] == {"order.id": "42"}
     assert docs["load-order"]["parent_id"] == docs["checkout"]["id"]
     assert all(r.verdict.valid for r in daemon.received())
@@ -98,8 +98,8 @@ def test_opentelemetry_instrument_with_environment_only_configuration(daemon):
     assert report["provider"] == "TracerProvider" and report["id_generator"] == "XRayIdGenerator"
     assert {"x-amzn-trace-id", "traceparent", "baggage"} <= {f.lower() for f in report["propagator_fields"]}
     assert started - 5 <= int(report["trace_id"][:8], 16) <= started + 60
-    assert daemon.wait_for(2)
-    docs = {d["name"]: d for d in daemon.documents()}
+    assert daemon.wait_for(2, entities=True)
+    docs = {d["name"]: d for d in daemon.entities()}
     assert set(docs) == {"example-app", "compute-price"}
     segment = docs["example-app"]
     assert segment["trace_id"] == "1-%s-%s" % (report["trace_id"][:8], report["trace_id"][8:])
@@ -114,7 +114,7 @@ def test_opentelemetry_instrument_defaults_yield_to_otel_variables(daemon):
     report, _ = _instrumented(daemon, OTEL_PROPAGATORS="tracecontext", OTEL_PYTHON_ID_GENERATOR="random")
     assert report["id_generator"] == "RandomIdGenerator"
     assert [f.lower() for f in report["propagator_fields"]] == ["traceparent", "tracestate"]
-    assert daemon.wait_for(2)  # still exported by the X-Ray exporter
+    assert daemon.wait_for(2, entities=True)  # still exported by the X-Ray exporter
 
 
 def test_opentelemetry_instrument_bad_daemon_address_fails_at_startup(daemon):

@@ -8,7 +8,18 @@ import json
 import pytest
 
 from otel_xray.daemon.validate import parse_datagram, validate_document
+from otel_xray.wire import framing
 from otel_xray.wire.framing import HEADER, MAX_DOCUMENT_BYTES, encode_document
+
+
+@pytest.fixture(autouse=True, params=["orjson", "json"])
+def encoder(request, monkeypatch):
+    """Every framing test runs with the optional orjson encoder and with the stdlib fallback."""
+    if request.param == "json":
+        monkeypatch.setattr(framing, "_orjson", None)
+    elif framing._orjson is None:
+        pytest.skip("orjson is not installed")
+    return request.param
 
 BASE = {
     "name": "svc",

@@ -16,11 +16,21 @@ from typing import IO, Any, Callable, Dict, List, Optional, Tuple
 
 from .validate import MAX_DATAGRAM_BYTES, Verdict, parse_datagram, rejection_category, validate_document
 
-__all__ = ["Received", "LocalDaemon"]
+__all__ = ["Received", "LocalDaemon", "flatten"]
 
 # Large enough that a burst from a batch export is not dropped by the kernel
 # before this process reads it.
 _RECEIVE_BUFFER_BYTES = 16 * 1024 * 1024
+
+
+def flatten(document: Any) -> List[Dict[str, Any]]:
+    """A document and, depth first, the subsegments embedded in it."""
+    if not isinstance(document, dict):
+        return []
+    found = [document]
+    for child in document.get("subsegments") or ():
+        found.extend(flatten(child))
+    return found
 
 
 @dataclass
@@ -67,6 +77,7 @@ class LocalDaemon:
         self._changed = threading.Condition(self._lock)
         self._received: List[Received] = []
         self.document_count = 0
+        self.entity_count = 0  # segments and subsegments, embedded ones included
         self.invalid_count = 0
         self.rejected: Counter = Counter()
         self._stop = threading.Event()
@@ -136,6 +147,7 @@ class LocalDaemon:
         received = Received(document=document, verdict=verdict, size=size, received_at=now)
         with self._changed:
             self.document_count += 1
+            self.entity_count += len(flatten(document))
             if not verdict.valid:
                 self.invalid_count += 1
             if self._keep:
@@ -158,11 +170,15 @@ class LocalDaemon:
     def documents(self) -> List[Dict[str, Any]]:
         return [r.document for r in self.received()]
 
-    def wait_for(self, count: int, timeout: float = 5.0) -> bool:
-        """Wait until ``count`` documents (valid or not) have arrived."""
+    def entities(self) -> List[Dict[str, Any]]:
+        """Every segment and subsegment received, embedded subsegments included, in arrival order."""
+        return [entity for document in self.documents() for entity in flatten(document)]
+
+    def wait_for(self, count: int, timeout: float = 5.0, entities: bool = False) -> bool:
+        """Wait until ``count`` documents (or, with ``entities``, segments and subsegments) have arrived."""
         deadline = time.monotonic() + timeout
         with self._changed:
-            while self.document_count < count:
+            while (self.entity_count if entities else self.document_count) < count:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return False

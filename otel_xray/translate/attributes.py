@@ -207,19 +207,48 @@ def indexed_keys(
     return keys, False
 
 
+def _metadata_only(
+    attributes: Mapping[str, Any], consumed: Set[str], resource_metadata: Optional[Dict[str, Any]]
+) -> Optional[Dict[str, Any]]:
+    """The common case, nothing indexed: everything left goes to ``default``.
+
+    Returns ``None`` when an ``aws.xray.metadata.*`` attribute needs the general path.
+    """
+    default = dict(resource_metadata) if resource_metadata else {}
+    for key, value in attributes.items():
+        if value is None or key in consumed:
+            continue
+        kind = type(value)
+        if kind is str:
+            if key.startswith(METADATA_PREFIX):
+                return None
+            if not value.isascii():
+                value = clean_str(value)
+        elif kind is not bool and not (kind is int and _INT64_MIN <= value <= _INT64_MAX):
+            value = json_value(value)
+        default[key] = value
+    return default
+
+
 def split_attributes(
     attributes: Mapping[str, Any],
     consumed: Set[str],
     configured_indexed: Tuple[str, ...],
     index_all: bool,
     resource_entries: Optional[Iterable[Tuple[str, Any, Any]]] = None,
+    resource_metadata: Optional[Dict[str, Any]] = None,
 ) -> Tuple[Optional[Dict[str, Any]], Optional[Dict[str, Dict[str, Any]]]]:
     """Annotations and metadata for one document.
 
     ``consumed`` holds the attributes already mapped to document fields;
     ``resource_entries`` the ``(otel.resource.<key>, raw, JSON-safe)``
-    triples of the resource (segments only).
+    triples of the resource, and ``resource_metadata`` the same as a dict
+    (segments only).
     """
+    if not index_all and not configured_indexed and ANNOTATIONS_ATTRIBUTE not in attributes:
+        fast = _metadata_only(attributes, consumed, resource_metadata)
+        if fast is not None:
+            return None, ({DEFAULT_NAMESPACE: fast} if fast else None)
     indexed, listed_consumed = indexed_keys(attributes, configured_indexed, index_all)
     split = AnnotationSplit()
 

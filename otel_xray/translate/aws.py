@@ -22,6 +22,9 @@ SPAN_AWS_KEYS = (
 )
 
 
+_TRIGGER_KEYS = frozenset(SPAN_AWS_KEYS) | {"messaging.url", "aws.dynamodb.table_names", "aws.s3.bucket", "aws.s3.key"}
+
+
 def _text(attributes: Mapping[str, Any], key: str) -> str:
     value = attributes.get(key)
     return clean_str(value) if type(value) is str else ""
@@ -123,14 +126,10 @@ def resource_aws_block(resource: Mapping[str, Any]) -> Optional[Dict[str, Any]]:
 
 def add_span_aws_fields(block: Dict[str, Any], attributes: Mapping[str, Any], consumed: Set[str]) -> None:
     """Add the per-call fields of an AWS SDK span to ``block`` (a copy of the resource block)."""
-    for key in SPAN_AWS_KEYS:
-        if key in attributes:
-            consumed.add(key)
-    get = attributes.get
-    if not any(get(key) is not None for key in SPAN_AWS_KEYS) and get("messaging.url") is None and get(
-        "aws.dynamodb.table_names"
-    ) is None and get("aws.s3.bucket") is None:
+    if _TRIGGER_KEYS.isdisjoint(attributes):
         return  # the common case: not an AWS call
+    consumed.update(key for key in SPAN_AWS_KEYS if key in attributes)
+    get = attributes.get
 
     account = get("aws.account_id")
     if type(account) is str and account:

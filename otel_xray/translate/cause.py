@@ -91,6 +91,8 @@ def make_cause(
     consumed: Set[str],
 ) -> Optional[Dict[str, Any]]:
     """The ``cause`` object, or ``None``. ``remote`` is true for CLIENT and PRODUCER spans."""
+    if not events and status is not StatusCode.ERROR:
+        return None
     is_aws_sdk = attributes.get("rpc.system") == "aws-api"
     exceptions: List[Dict[str, Any]] = []
     found_event = False

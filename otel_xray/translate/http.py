@@ -51,6 +51,9 @@ _KEYS = {
 }
 
 
+_KEY_SET = frozenset(_KEYS)
+
+
 def _is_ip(value: Any) -> bool:
     if type(value) is not str:
         return False
@@ -133,6 +136,8 @@ def make_http(
     attributes: Mapping[str, Any], is_server: bool, events: Sequence[Any], consumed: Set[str]
 ) -> Optional[Dict[str, Any]]:
     """Return the ``http`` block, or ``None``; add the recognised keys to ``consumed``."""
+    if _KEY_SET.isdisjoint(attributes):
+        return None
     found: Dict[str, Any] = {}
     has_http = has_url = False
     client_ip: Optional[str] = None

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from typing import Any, Mapping, Optional, Tuple
+from typing import Any, Dict, Mapping, Optional, Tuple
 from urllib.parse import urlsplit
 
 from opentelemetry.trace import SpanKind
@@ -32,10 +32,26 @@ def _allowed(ch: str) -> bool:
     return ch in _ALLOWED_SYMBOLS or (ord(ch) <= 0xFFFF and unicodedata.category(ch) in _ALLOWED_CATEGORIES)
 
 
+# Span and service names repeat endlessly (instrumentations name spans by
+# route or operation), so sanitised names are cached; the cache is bounded.
+_CACHE: Dict[str, str] = {}
+_CACHE_SIZE = 4096
+
+
 def sanitize_name(name: Any) -> str:
     """Return ``name`` restricted to X-Ray's characters and length, or ``""`` if nothing is left."""
     if type(name) is not str:
         name = "" if name is None else str(name)
+    cached = _CACHE.get(name)
+    if cached is not None:
+        return cached
+    if len(_CACHE) >= _CACHE_SIZE:
+        _CACHE.clear()
+    result = _CACHE[name] = _sanitize(name)
+    return result
+
+
+def _sanitize(name: str) -> str:
     if name.isascii():
         cleaned = _ASCII_INVALID.sub("", name)
     else:
@@ -80,6 +96,14 @@ def _trim_aws_prefix(name: str, attributes: Mapping[str, Any]) -> str:
 
 
 _DEPENDENCY_KINDS = (SpanKind.CLIENT, SpanKind.PRODUCER, SpanKind.CONSUMER)
+# Every attribute that can name a span or set its namespace.
+_NAMING_KEYS = frozenset(
+    (
+        "aws.local.service", "aws.remote.service", "peer.service", "aws.service", "db.name", "db.namespace",
+        "rpc.service", "rpc.system", "http.host", "net.peer.name", "messaging.destination.name",
+        "messaging.destination", "server.address", "url.full", "http.url",
+    )
+)
 
 
 def document_name(
@@ -91,6 +115,14 @@ def document_name(
     name taken from ``aws.service``), ``remote`` for other CLIENT and PRODUCER
     spans, and absent otherwise.
     """
+    if _NAMING_KEYS.isdisjoint(attributes):
+        # No attribute names this span (most INTERNAL spans): the short way.
+        if kind is SpanKind.SERVER:
+            fixed = sanitize_name(service_name)
+        else:
+            fixed = sanitize_name(span_name)
+        fixed = fixed or sanitize_name(span_name) or sanitize_name(service_name) or FALLBACK_NAME
+        return fixed, ("remote" if kind is SpanKind.CLIENT or kind is SpanKind.PRODUCER else None)
     name = ""
     if kind is SpanKind.SERVER:
         name = _text(attributes, "aws.local.service")

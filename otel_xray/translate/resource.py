@@ -27,6 +27,8 @@ class ResourceInfo:
     service: Optional[Dict[str, Any]]
     # ("otel.resource.<key>", raw value, JSON-safe value) for each resource attribute
     entries: Tuple[Tuple[str, Any, Any], ...]
+    # the same as metadata: {"otel.resource.<key>": JSON-safe value}
+    metadata: Dict[str, Any]
 
 
 def _service_block(attributes: Mapping[str, Any]) -> Optional[Dict[str, Any]]:
@@ -52,4 +54,5 @@ def resource_info(attributes: Optional[Mapping[str, Any]]) -> ResourceInfo:
         origin=origin(attributes),
         service=_service_block(attributes),
         entries=tuple(entries),
+        metadata={key: safe for key, _, safe in entries},
     )

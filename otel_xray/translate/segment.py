@@ -48,6 +48,21 @@ def is_segment(span: Any) -> bool:
     return parent is None or not parent.span_id or parent.is_remote
 
 
+def span_attributes(span: Any) -> Dict[str, Any]:
+    """The span's attributes as a plain dict.
+
+    The SDK hands them out behind a Python-level mapping, where each lookup
+    costs about a microsecond; the translator makes thirty-odd. Copying the
+    SDK's backing dict takes 0.1 us; anything else is copied the slow way.
+    """
+    bounded = getattr(span, "_attributes", None)
+    backing = getattr(bounded, "_dict", None)
+    if type(backing) is dict:
+        return dict(backing)
+    attributes = span.attributes
+    return dict(attributes) if attributes else _EMPTY
+
+
 def _seconds(nanoseconds: int) -> float:
     # Epoch seconds with microsecond precision, as X-Ray recommends.
     return (nanoseconds // 1000) / 1e6
@@ -56,10 +71,7 @@ def _seconds(nanoseconds: int) -> float:
 def make_document(span: Any, resource: ResourceInfo, options: TranslationOptions) -> Dict[str, Any]:
     """Translate a finished ``ReadableSpan`` into an X-Ray segment or subsegment document."""
     context = span.context
-    # The SDK hands out attributes behind a Python-level mapping; one copy into
-    # a plain dict makes the thirty-odd lookups below C-speed.
-    attributes = span.attributes
-    attributes = dict(attributes) if attributes else _EMPTY
+    attributes = span_attributes(span)
     kind = span.kind
     segment = is_segment(span)
     consumed: Set[str] = set()
@@ -138,13 +150,15 @@ def make_document(span: Any, resource: ResourceInfo, options: TranslationOptions
         options.indexed_attributes,
         options.index_all_attributes,
         resource.entries if segment else None,
+        resource.metadata if segment else None,
     )
     if annotations:
         doc["annotations"] = annotations
     if metadata:
         doc["metadata"] = metadata
 
-    links = make_links(span.links) if span.links else None
+    links = span.links
+    links = make_links(links) if links else None
     if links:
         doc["links"] = links
     return doc

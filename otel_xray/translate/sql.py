@@ -41,6 +41,8 @@ def make_sql(span_name: str, attributes: Mapping[str, Any], consumed: Set[str]) 
     The ``db.*`` keys are consumed only when a block results: a Redis or
     DynamoDB span keeps them in metadata, as in the reference.
     """
+    if "db.system" not in attributes and "db.system.name" not in attributes:
+        return None
     system = _first(attributes, _SYSTEM)
     if system not in SQL_SYSTEMS:
         return None

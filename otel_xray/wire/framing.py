@@ -23,7 +23,7 @@ The span stays visible in X-Ray at every step.
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, List, NamedTuple, Tuple
+from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
 from ..translate.attributes import json_value
 
@@ -33,7 +33,9 @@ __all__ = [
     "MAX_UDP_PAYLOAD_IPV4",
     "EncodedDocument",
     "encode_document",
+    "encode_if_fits",
     "SHED_STEPS",
+    "JSON_ENCODER",
 ]
 
 HEADER = b'{"format":"json","version":1}\n'
@@ -53,6 +55,35 @@ _MINIMAL_KEYS = (
 # check is skipped; allow_nan=False still guarantees strict JSON.
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False, check_circular=False)
 
+try:  # the optional `fast` extra: about 15 times faster on segment documents
+    import orjson as _orjson
+except ImportError:  # pragma: no cover - depends on the environment
+    _orjson = None
+
+JSON_ENCODER = "orjson" if _orjson is not None else "json"
+
+
+def _encode_stdlib(doc: Dict[str, Any]) -> bytes:
+    try:
+        text = _ENCODER.encode(doc)
+    except (TypeError, ValueError, RecursionError):
+        # Something not JSON-safe reached here (a hand-built document, say).
+        text = _ENCODER.encode(json_value(doc))
+    return text.encode("utf-8", "replace")
+
+
+def _has_non_finite(value: Any) -> bool:
+    if type(value) is float:
+        return value != value or value in (_INF, -_INF)
+    if type(value) is dict:
+        return any(_has_non_finite(item) for item in value.values())
+    if type(value) is list:
+        return any(_has_non_finite(item) for item in value)
+    return False
+
+
+_INF = float("inf")
+
 
 class EncodedDocument(NamedTuple):
     datagram: bytes
@@ -60,12 +91,17 @@ class EncodedDocument(NamedTuple):
 
 
 def _encode(doc: Dict[str, Any]) -> bytes:
-    try:
-        text = _ENCODER.encode(doc)
-    except (TypeError, ValueError, RecursionError):
-        # Something not JSON-safe reached here (a hand-built document, say).
-        text = _ENCODER.encode(json_value(doc))
-    return text.encode("utf-8", "replace")
+    if _orjson is not None:
+        try:
+            body = _orjson.dumps(doc)
+        except (TypeError, ValueError):  # lone surrogates, huge ints, foreign types
+            return _encode_stdlib(doc)
+        # orjson writes NaN and Infinity as null; translated documents hold none,
+        # and a hand-built one that does goes the strict way instead.
+        if b"null" in body and _has_non_finite(doc):
+            return _encode_stdlib(doc)
+        return body
+    return _encode_stdlib(doc)
 
 
 def _trim_metadata_values(doc: Dict[str, Any]) -> None:
@@ -135,6 +171,12 @@ def _minimal(doc: Dict[str, Any]) -> Dict[str, Any]:
     if isinstance(status, int):
         small["http"] = {"response": {"status": status}}
     return small
+
+
+def encode_if_fits(doc: Dict[str, Any], max_bytes: int = MAX_DOCUMENT_BYTES) -> Optional[bytes]:
+    """The datagram for ``doc`` as it is, or ``None`` if it is over ``max_bytes``."""
+    body = _encode(doc)
+    return HEADER + body if len(body) <= max_bytes else None
 
 
 def encode_document(doc: Dict[str, Any], max_bytes: int = MAX_DOCUMENT_BYTES) -> EncodedDocument:
