@@ -17,6 +17,8 @@ __all__ = [
     "AWS_XRAY_DAEMON_ADDRESS",
     "OTEL_EXPORTER_XRAY_INDEXED_ATTRIBUTES",
     "OTEL_EXPORTER_XRAY_INDEX_ALL_ATTRIBUTES",
+    "OTEL_EXPORTER_XRAY_PROTOCOL",
+    "AWS_LAMBDA_FUNCTION_NAME",
     "DEFAULT_DAEMON_ADDRESS",
     "DaemonAddress",
     "ExporterSettings",
@@ -27,6 +29,9 @@ __all__ = [
 AWS_XRAY_DAEMON_ADDRESS = "AWS_XRAY_DAEMON_ADDRESS"
 OTEL_EXPORTER_XRAY_INDEXED_ATTRIBUTES = "OTEL_EXPORTER_XRAY_INDEXED_ATTRIBUTES"
 OTEL_EXPORTER_XRAY_INDEX_ALL_ATTRIBUTES = "OTEL_EXPORTER_XRAY_INDEX_ALL_ATTRIBUTES"
+OTEL_EXPORTER_XRAY_PROTOCOL = "OTEL_EXPORTER_XRAY_PROTOCOL"
+AWS_LAMBDA_FUNCTION_NAME = "AWS_LAMBDA_FUNCTION_NAME"
+PROTOCOLS = ("json", "otlp")
 
 DEFAULT_DAEMON_ADDRESS = "127.0.0.1:2000"
 
@@ -141,6 +146,8 @@ class ExporterSettings:
     daemon: DaemonAddress
     indexed_attributes: Tuple[str, ...]
     index_all_attributes: bool
+    protocol: str = "json"
+    lambda_mode: bool = False
 
 
 def exporter_settings(
@@ -148,6 +155,7 @@ def exporter_settings(
     indexed_attributes: Optional[Iterable[str]] = None,
     index_all_attributes: Optional[bool] = None,
     environ: Optional[Mapping[str, str]] = None,
+    protocol: Optional[str] = None,
 ) -> ExporterSettings:
     """Resolve the exporter's settings: arguments, then environment, then defaults."""
     env = os.environ if environ is None else environ
@@ -175,4 +183,16 @@ def exporter_settings(
         index_all = parse_bool(
             env.get(OTEL_EXPORTER_XRAY_INDEX_ALL_ATTRIBUTES, ""), OTEL_EXPORTER_XRAY_INDEX_ALL_ATTRIBUTES
         )
-    return ExporterSettings(daemon=daemon, indexed_attributes=indexed, index_all_attributes=index_all)
+    if protocol is not None:
+        chosen, source = protocol, "protocol"
+    else:
+        chosen, source = env.get(OTEL_EXPORTER_XRAY_PROTOCOL, "").strip() or "json", OTEL_EXPORTER_XRAY_PROTOCOL
+    if not isinstance(chosen, str) or chosen.lower() not in PROTOCOLS:
+        raise ValueError(f"{source}={chosen!r} is not a protocol; use 'json' (segment documents) or 'otlp' (OTLP over UDP)")
+    return ExporterSettings(
+        daemon=daemon,
+        indexed_attributes=indexed,
+        index_all_attributes=index_all,
+        protocol=chosen.lower(),
+        lambda_mode=bool(env.get(AWS_LAMBDA_FUNCTION_NAME, "").strip()),
+    )

@@ -4,15 +4,24 @@
 gives X-Ray trace IDs, the X-Ray propagator (with W3C tracecontext and
 baggage) and this exporter. Each default is set only when the matching
 ``OTEL_*`` variable is unset, so the usual variables still override it.
+
+In AWS Lambda (``AWS_LAMBDA_FUNCTION_NAME`` set) the propagator is
+``xray-lambda`` (it reads ``_X_AMZN_TRACE_ID``), the service name defaults to
+the function name, the resource describes the function, and spans are held by
+an :class:`~otel_xray.aws_lambda.InvocationSpanProcessor` (no thread) until the
+end of each invocation.
 """
 
 from __future__ import annotations
 
+import inspect
 import os
 from typing import Dict
 
 from opentelemetry.instrumentation.distro import BaseDistro
-from opentelemetry.sdk._configuration import _OTelSDKConfigurator
+from opentelemetry.sdk._configuration import _initialize_components, _OTelSDKConfigurator
+
+from .aws_lambda import LAMBDA_FUNCTION_NAME, InvocationSpanProcessor, explain_unsampled, in_lambda, lambda_resource_attributes
 
 __all__ = ["DEFAULTS", "XRayDistro", "XRayConfigurator", "apply_defaults"]
 
@@ -25,8 +34,15 @@ DEFAULTS: Dict[str, str] = {
 }
 
 
+# In AWS Lambda the parent context comes from the _X_AMZN_TRACE_ID variable.
+LAMBDA_PROPAGATORS = "xray-lambda,tracecontext,baggage"
+
+
 def apply_defaults() -> None:
+    lambda_function = os.environ.get(LAMBDA_FUNCTION_NAME, "").strip()
     for name, value in DEFAULTS.items():
+        if name == "OTEL_PROPAGATORS" and lambda_function:
+            value = LAMBDA_PROPAGATORS
         os.environ.setdefault(name, value)
 
 
@@ -65,5 +81,12 @@ class XRayConfigurator(_OTelSDKConfigurator):
 
     def _configure(self, **kwargs):
         apply_defaults()
+        if in_lambda():
+            # Lambda facts as resource attributes (they feed origin and metadata), and a
+            # span processor without a background thread, flushed at each invocation's end.
+            kwargs["resource_attributes"] = {**lambda_resource_attributes(), **(kwargs.get("resource_attributes") or {})}
+            if "export_span_processor" in inspect.signature(_initialize_components).parameters:
+                kwargs.setdefault("export_span_processor", InvocationSpanProcessor)
+            explain_unsampled()
         super()._configure(**kwargs)
         _install_propagators()

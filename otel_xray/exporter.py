@@ -22,6 +22,7 @@ from .translate import Translator
 from .translate.attributes import DEFAULT_NAMESPACE
 from .translate.links import MAX_LINKS
 from .wire.framing import HEADER, MAX_DOCUMENT_BYTES, encode_document, encode_if_fits
+from .wire.otlp_udp import encode_otlp_datagrams, load_encoder
 from .wire.udp import SendFailure, UdpSender
 
 __all__ = ["XRaySpanExporter", "ExporterStats", "MAX_ANNOTATIONS_PER_TRACE"]
@@ -146,6 +147,12 @@ class XRaySpanExporter(SpanExporter):
             in X-Ray). Default: ``OTEL_EXPORTER_XRAY_INDEXED_ATTRIBUTES``.
         index_all_attributes: send every scalar attribute as an annotation.
             Default: ``OTEL_EXPORTER_XRAY_INDEX_ALL_ATTRIBUTES``, else false.
+        protocol: ``json`` (X-Ray segment documents, the default) or ``otlp``
+            (OTLP protobuf over UDP, which Lambda's X-Ray endpoint accepts).
+            Default: ``OTEL_EXPORTER_XRAY_PROTOCOL``, else ``json``.
+
+    In AWS Lambda (``AWS_LAMBDA_FUNCTION_NAME`` is set), every span with a
+    parent becomes a subsegment of the segment Lambda records for the function.
 
     Arguments win over environment variables, which win over defaults. An
     invalid value raises ``ValueError`` here, never later.
@@ -156,10 +163,14 @@ class XRaySpanExporter(SpanExporter):
         endpoint: Optional[str] = None,
         indexed_attributes: Optional[Iterable[str]] = None,
         index_all_attributes: Optional[bool] = None,
+        protocol: Optional[str] = None,
     ) -> None:
-        settings = exporter_settings(endpoint, indexed_attributes, index_all_attributes)
+        settings = exporter_settings(endpoint, indexed_attributes, index_all_attributes, protocol=protocol)
         self.daemon: DaemonAddress = settings.daemon
-        self._translator = Translator(settings.indexed_attributes, settings.index_all_attributes)
+        self.protocol: str = settings.protocol
+        # Loaded only for OTLP, so that JSON mode never imports protobuf.
+        self._encode_otlp = load_encoder() if settings.protocol == "otlp" else None
+        self._translator = Translator(settings.indexed_attributes, settings.index_all_attributes, settings.lambda_mode)
         self._sender = UdpSender(*settings.daemon.udp)
         self._budget = _AnnotationBudget()
         self._max_body = MAX_DOCUMENT_BYTES
@@ -227,6 +238,32 @@ class XRaySpanExporter(SpanExporter):
         counts: Dict[str, int] = defaultdict(int)
         failures: Dict[str, int] = defaultdict(int)
         shed: Dict[str, int] = defaultdict(int)
+        if self._encode_otlp is not None:
+            self._export_otlp(spans, counts, failures)
+        else:
+            self._export_documents(spans, counts, failures, shed)
+        return self._record(counts, failures, shed)
+
+    def _export_otlp(self, spans: Sequence[Any], counts: Dict[str, int], failures: Dict[str, int]) -> None:
+        counts["spans_received"] += len(spans)
+        datagrams, too_large = encode_otlp_datagrams(self._encode_otlp, spans)
+        if too_large:
+            # A single span over 49 kB of protobuf: OTLP cannot be trimmed here; count it.
+            failures["too_large"] += len(too_large)
+            counts["spans_dropped"] += len(too_large)
+        for datagram, count in datagrams:
+            failure = self._sender.send(datagram)
+            if failure is None:
+                counts["spans_exported"] += count
+                counts["documents_sent"] += 1
+                counts["bytes_sent"] += len(datagram)
+            else:
+                failures[failure] += 1
+                counts["spans_dropped"] += count
+
+    def _export_documents(
+        self, spans: Sequence[Any], counts: Dict[str, int], failures: Dict[str, int], shed: Dict[str, int]
+    ) -> None:
         translate = self._translator.translate
         docs = []
         for span in spans:
@@ -246,6 +283,8 @@ class XRaySpanExporter(SpanExporter):
         counts["spans_received"] += len(spans)
         for doc in nest_subsegments(docs):
             self._emit(doc, counts, failures, shed)
+
+    def _record(self, counts: Dict[str, int], failures: Dict[str, int], shed: Dict[str, int]) -> SpanExportResult:
         with self._lock:
             for totals, increments in ((self._counts, counts), (self._failures, failures), (self._shed, shed)):
                 for key, value in increments.items():

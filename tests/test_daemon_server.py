@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import random
@@ -46,8 +47,8 @@ def test_receives_validates_and_stores_jsonl():
 def test_survives_a_fuzzing_run_and_counts_rejections_by_reason():
     rng = random.Random(1234)
     datagrams = []
-    for index in range(1500):
-        choice = index % 5
+    for index in range(1800):
+        choice = index % 6
         if choice == 0:
             datagrams.append(bytes(rng.getrandbits(8) for _ in range(rng.randint(0, 300))))
         elif choice == 1:
@@ -59,8 +60,11 @@ def test_survives_a_fuzzing_run_and_counts_rejections_by_reason():
             datagrams.append(HEADER + bytes(body))
         elif choice == 3:
             datagrams.append(HEADER + b"[" * rng.randint(1, 100_000 // 10))
-        else:
+        elif choice == 4:
             datagrams.append(HEADER + json.dumps(dict(GOOD, id="%016x" % rng.getrandbits(64))).encode())
+        else:  # OTLP framing around garbage: random bytes, or valid base64 of random bytes
+            garbage = bytes(rng.getrandbits(8) for _ in range(rng.randint(0, 200)))
+            datagrams.append(HEADER + rng.choice([b"T1S", b"T1U"]) + (base64.b64encode(garbage) if index % 12 == 5 else garbage))
     deadline = time.monotonic() + 30
     with LocalDaemon("127.0.0.1", 0, keep=False) as daemon:
         for start in range(0, len(datagrams), 100):

@@ -14,7 +14,9 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import IO, Any, Callable, Dict, List, Optional, Tuple
 
-from .validate import MAX_DATAGRAM_BYTES, Verdict, parse_datagram, rejection_category, validate_document
+from ..translate import Translator
+from .otlp import OTLP_PREFIXES, decode_otlp_body
+from .validate import MAX_DATAGRAM_BYTES, Verdict, parse_body, rejection_category, split_datagram, validate_document
 
 __all__ = ["Received", "LocalDaemon", "flatten"]
 
@@ -41,6 +43,7 @@ class Received:
     verdict: Verdict
     size: int
     received_at: float
+    format: str = "json"  # or "otlp": spans that came as OTLP, shown translated
 
 
 class LocalDaemon:
@@ -82,6 +85,8 @@ class LocalDaemon:
         self.rejected: Counter = Counter()
         self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
+        # OTLP over UDP goes to Lambda's endpoint, which places spans under the function's segment.
+        self._translator = Translator(lambda_mode=True)
 
     @property
     def endpoint(self) -> str:
@@ -131,32 +136,47 @@ class LocalDaemon:
         """Process one datagram (public so tests and tools can feed bytes directly)."""
         now = time.time()
         try:
-            document, reason, size = parse_datagram(data)
-            verdict = validate_document(document, size) if reason is None else None
+            items, reason = self._parse(data)
         except Exception as exc:  # the daemon must survive any input
-            document, reason, size, verdict = None, f"internal error: {exc!r}", len(data), None
-        if verdict is None:
+            items, reason = [], f"internal error: {exc!r}"
+        if reason is not None:
             with self._changed:
-                self.rejected[rejection_category(reason or "")] += 1
+                self.rejected[rejection_category(reason)] += 1
                 self._changed.notify_all()
             if self._out is not None:
                 self._write({"received_at": now, "valid": False, "errors": [reason], "raw": data[:512].decode("utf-8", "replace")})
             if self._on_rejected is not None:
-                self._on_rejected(reason or "unknown", data)
+                self._on_rejected(reason, data)
             return
-        received = Received(document=document, verdict=verdict, size=size, received_at=now)
-        with self._changed:
-            self.document_count += 1
-            self.entity_count += len(flatten(document))
-            if not verdict.valid:
-                self.invalid_count += 1
-            if self._keep:
-                self._received.append(received)
-            self._changed.notify_all()
-        if self._out is not None:
-            self._write({"received_at": now, **verdict.to_dict(), "document": document})
-        if self._on_document is not None:
-            self._on_document(received)
+        for document, size, wire_format in items:
+            verdict = validate_document(document, size if wire_format == "json" else None)
+            received = Received(document=document, verdict=verdict, size=size, received_at=now, format=wire_format)
+            with self._changed:
+                self.document_count += 1
+                self.entity_count += len(flatten(document))
+                if not verdict.valid:
+                    self.invalid_count += 1
+                if self._keep:
+                    self._received.append(received)
+                self._changed.notify_all()
+            if self._out is not None:
+                self._write({"received_at": now, "format": wire_format, **verdict.to_dict(), "document": document})
+            if self._on_document is not None:
+                self._on_document(received)
+
+    def _parse(self, data: bytes) -> Tuple[List[Tuple[Dict[str, Any], int, str]], Optional[str]]:
+        """``([(document, size, wire format)], rejection reason)`` for one datagram."""
+        body, reason = split_datagram(data)
+        if body is None:
+            return [], reason
+        if body[:3] in OTLP_PREFIXES:
+            spans, reason = decode_otlp_body(body)
+            if reason is not None:
+                return [], reason
+            # Shown as X-Ray would turn them into documents: one per span.
+            return [(self._translator.translate(span), len(body), "otlp") for span in spans], None
+        document, reason, size = parse_body(body)
+        return ([(document, size, "json")], None) if reason is None else ([], reason)
 
     def _write(self, record: Dict[str, Any]) -> None:
         self._out.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n")

@@ -24,6 +24,8 @@ __all__ = [
     "Verdict",
     "validate_document",
     "parse_datagram",
+    "split_datagram",
+    "parse_body",
     "MAX_DOCUMENT_BYTES",
     "MAX_DATAGRAM_BYTES",
     "REJECTION_CATEGORIES",
@@ -385,6 +387,7 @@ REJECTION_CATEGORIES = (
     "invalid header",
     "document is not UTF-8",
     "document is not JSON",
+    "invalid OTLP",
 )
 
 
@@ -399,19 +402,19 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
-def parse_datagram(data: bytes) -> Tuple[Optional[Dict[str, Any]], Optional[str], int]:
-    """Split and parse a daemon datagram: ``(document, rejection reason, body size)``.
+def split_datagram(data: bytes) -> Tuple[Optional[bytes], Optional[str]]:
+    """Check a datagram's header and return its body: ``(body, rejection reason)``.
 
     The header rules are the daemon's: text up to the first newline must be a
     JSON object with ``format`` ``json`` (any case) and integer ``version`` 1.
     """
     if not data:
-        return None, "empty datagram", 0
+        return None, "empty datagram"
     if len(data) > MAX_DATAGRAM_BYTES:
-        return None, f"datagram too large: {len(data)} bytes, over the UDP limit of {MAX_DATAGRAM_BYTES}", 0
+        return None, f"datagram too large: {len(data)} bytes, over the UDP limit of {MAX_DATAGRAM_BYTES}"
     header, newline, body = data.partition(b"\n")
     if not newline or not body.strip():
-        return None, "missing header or document", 0
+        return None, "missing header or document"
     try:
         parsed_header = json.loads(header)
     except ValueError:
@@ -423,7 +426,20 @@ def parse_datagram(data: bytes) -> Tuple[Optional[Dict[str, Any]], Optional[str]
         and _is_int(parsed_header.get("version"))
         and parsed_header["version"] == 1
     ):
-        return None, f"invalid header {header[:80]!r}", len(body)
+        return None, f"invalid header {header[:80]!r}"
+    return body, None
+
+
+def parse_datagram(data: bytes) -> Tuple[Optional[Dict[str, Any]], Optional[str], int]:
+    """Split and parse a JSON daemon datagram: ``(document, rejection reason, body size)``."""
+    body, reason = split_datagram(data)
+    if body is None:
+        return None, reason, 0
+    return parse_body(body)
+
+
+def parse_body(body: bytes) -> Tuple[Optional[Dict[str, Any]], Optional[str], int]:
+    """Parse a datagram's JSON body: ``(document, rejection reason, size)``."""
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:

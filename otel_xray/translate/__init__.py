@@ -21,8 +21,10 @@ _RESOURCE_CACHE_SIZE = 32
 class Translator:
     """Translates spans with fixed options, caching what each resource contributes."""
 
-    def __init__(self, indexed_attributes: Iterable[str] = (), index_all_attributes: bool = False) -> None:
-        self.options = TranslationOptions(tuple(indexed_attributes), bool(index_all_attributes))
+    def __init__(
+        self, indexed_attributes: Iterable[str] = (), index_all_attributes: bool = False, lambda_mode: bool = False
+    ) -> None:
+        self.options = TranslationOptions(tuple(indexed_attributes), bool(index_all_attributes), bool(lambda_mode))
         # id(resource) -> (resource, info); the resource is held so its id stays unique.
         self._resources: Dict[int, Any] = {}
 

@@ -37,15 +37,21 @@ _EMPTY: Dict[str, Any] = {}
 class TranslationOptions:
     indexed_attributes: Tuple[str, ...] = ()
     index_all_attributes: bool = False
+    # In AWS Lambda the function's segment is recorded by Lambda itself: every
+    # span with a parent, SERVER spans included, becomes a subsegment of it.
+    lambda_mode: bool = False
 
 
-def is_segment(span: Any) -> bool:
+def is_segment(span: Any, lambda_mode: bool = False) -> bool:
     """Whether ``span`` becomes a segment (else an independent subsegment)."""
+    parent = span.parent
+    has_parent = parent is not None and bool(parent.span_id)
+    if lambda_mode:
+        return not has_parent
     kind = span.kind
     if kind is SpanKind.SERVER or kind is SpanKind.CONSUMER:
         return True
-    parent = span.parent
-    return parent is None or not parent.span_id or parent.is_remote
+    return not has_parent or parent.is_remote
 
 
 def span_attributes(span: Any) -> Dict[str, Any]:
@@ -73,7 +79,7 @@ def make_document(span: Any, resource: ResourceInfo, options: TranslationOptions
     context = span.context
     attributes = span_attributes(span)
     kind = span.kind
-    segment = is_segment(span)
+    segment = is_segment(span, options.lambda_mode)
     consumed: Set[str] = set()
 
     name, namespace = document_name(span.name or "", kind, attributes, resource.service_name)

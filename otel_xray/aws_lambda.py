@@ -1,0 +1,193 @@
+"""AWS Lambda: the function's spans under the segment Lambda records, flushed every invocation.
+
+In Lambda the X-Ray daemon already runs beside the function; Lambda records
+the function's segment itself and passes its ID in ``_X_AMZN_TRACE_ID``
+(``Root=...;Parent=...;Sampled=...``), renewed for every invocation. The
+function's own spans therefore all become subsegments of that segment (see
+``TranslationOptions.lambda_mode``), and must be sent before the handler
+returns, since the runtime may freeze the process right after.
+
+    from otel_xray.aws_lambda import lambda_handler
+
+    @lambda_handler
+    def handler(event, context):
+        ...
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import threading
+from typing import Any, Callable, Dict, List, Mapping, Optional, TypeVar
+
+from opentelemetry import trace
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
+from opentelemetry.trace import SpanKind
+
+__all__ = [
+    "LAMBDA_FUNCTION_NAME",
+    "TRACE_HEADER",
+    "in_lambda",
+    "lambda_resource_attributes",
+    "parse_trace_header",
+    "InvocationSpanProcessor",
+    "lambda_handler",
+]
+
+LAMBDA_FUNCTION_NAME = "AWS_LAMBDA_FUNCTION_NAME"
+TRACE_HEADER = "_X_AMZN_TRACE_ID"
+
+_logger = logging.getLogger(__name__)
+_Handler = TypeVar("_Handler", bound=Callable[..., Any])
+
+
+def in_lambda(environ: Optional[Mapping[str, str]] = None) -> bool:
+    """Whether this process is an AWS Lambda function (as ADOT decides it)."""
+    return bool((os.environ if environ is None else environ).get(LAMBDA_FUNCTION_NAME))
+
+
+def lambda_resource_attributes(environ: Optional[Mapping[str, str]] = None) -> Dict[str, Any]:
+    """Resource attributes that Lambda's runtime environment variables tell (semantic conventions)."""
+    env = os.environ if environ is None else environ
+    attributes: Dict[str, Any] = {"cloud.provider": "aws", "cloud.platform": "aws_lambda"}
+    # The function's name is its service name, unless one is configured (these
+    # attributes take precedence over OTEL_* ones in Resource.create).
+    if env.get(LAMBDA_FUNCTION_NAME) and not env.get("OTEL_SERVICE_NAME") and "service.name=" not in env.get(
+        "OTEL_RESOURCE_ATTRIBUTES", ""
+    ):
+        attributes["service.name"] = env[LAMBDA_FUNCTION_NAME]
+    for key, variable in (
+        ("cloud.region", "AWS_REGION"),
+        ("faas.name", LAMBDA_FUNCTION_NAME),
+        ("faas.version", "AWS_LAMBDA_FUNCTION_VERSION"),
+        ("faas.instance", "AWS_LAMBDA_LOG_STREAM_NAME"),
+    ):
+        if env.get(variable):
+            attributes[key] = env[variable]
+    memory = env.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "")
+    if memory.isdigit():
+        attributes["faas.max_memory"] = int(memory) * 1024 * 1024
+    if env.get("AWS_LAMBDA_LOG_GROUP_NAME"):
+        attributes["aws.log.group.names"] = (env["AWS_LAMBDA_LOG_GROUP_NAME"],)
+    return attributes
+
+
+def parse_trace_header(value: Optional[str]) -> Dict[str, str]:
+    """``Root=1-...;Parent=...;Sampled=1`` as a dict (empty if absent)."""
+    fields: Dict[str, str] = {}
+    for part in (value or "").split(";"):
+        key, sep, item = part.strip().partition("=")
+        if sep:
+            fields[key] = item
+    return fields
+
+
+_sampled_notice = threading.Event()
+
+
+def explain_unsampled(environ: Optional[Mapping[str, str]] = None) -> bool:
+    """Log once, at WARNING, why nothing will be exported when Lambda says ``Sampled=0``."""
+    header = parse_trace_header((os.environ if environ is None else environ).get(TRACE_HEADER))
+    if header.get("Sampled") != "0" or _sampled_notice.is_set():
+        return False
+    _sampled_notice.set()
+    _logger.warning(
+        "otel-xray: %s says Sampled=0, so this function's spans are not recorded or exported: either "
+        "active tracing is off for the function (enable it in the function's configuration) or the "
+        "caller did not sample this request",
+        TRACE_HEADER,
+    )
+    return True
+
+
+class InvocationSpanProcessor(SpanProcessor):
+    """Holds the spans of an invocation and exports them when flushed: no background thread.
+
+    In Lambda a batch processor's worker thread is frozen between invocations
+    with whatever it holds; this processor holds nothing after ``force_flush``,
+    which :func:`lambda_handler` (and opentelemetry-instrumentation-aws-lambda)
+    call at the end of every invocation. ``max_batch`` spans are exported at
+    once when reached, which bounds memory in a long invocation.
+    """
+
+    def __init__(self, exporter: Any, max_batch: int = 512) -> None:
+        self.exporter = exporter
+        self._max_batch = max_batch
+        self._spans: List[ReadableSpan] = []
+        self._lock = threading.Lock()
+        self._shutdown = False
+
+    def on_start(self, span: Any, parent_context: Any = None) -> None:
+        pass
+
+    def on_end(self, span: ReadableSpan) -> None:
+        if self._shutdown or not span.context.trace_flags.sampled:
+            return
+        with self._lock:
+            self._spans.append(span)
+            full = len(self._spans) >= self._max_batch
+        if full:
+            self.force_flush()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        with self._lock:
+            spans, self._spans = self._spans, []
+        if spans:
+            self.exporter.export(spans)
+        return True
+
+    def shutdown(self) -> None:
+        self.force_flush()
+        self._shutdown = True
+        self.exporter.shutdown()
+
+
+_cold_start = True
+
+
+def lambda_handler(
+    handler: Optional[_Handler] = None, *, tracer_provider: Optional[Any] = None
+) -> Any:
+    """Decorate a Lambda handler: one SERVER span per invocation, flushed before returning.
+
+    The span's parent is the segment Lambda recorded (from ``_X_AMZN_TRACE_ID``),
+    so the function appears once in the service map, with its calls under it.
+    Works with or without arguments: ``@lambda_handler`` or
+    ``@lambda_handler(tracer_provider=provider)``.
+    """
+
+    def decorate(function: _Handler) -> _Handler:
+        from opentelemetry.propagators.aws import AwsXRayLambdaPropagator
+
+        propagator = AwsXRayLambdaPropagator()
+
+        @functools.wraps(function)
+        def wrapper(event: Any, context: Any) -> Any:
+            global _cold_start
+            provider = tracer_provider or trace.get_tracer_provider()
+            explain_unsampled()
+            parent = propagator.extract({})  # reads this invocation's _X_AMZN_TRACE_ID
+            attributes: Dict[str, Any] = {"faas.coldstart": _cold_start}
+            _cold_start = False
+            request_id = getattr(context, "aws_request_id", None)
+            if request_id:
+                attributes["faas.invocation_id"] = request_id
+            arn = getattr(context, "invoked_function_arn", None)
+            if arn:
+                attributes["cloud.resource_id"] = arn
+            name = os.environ.get(LAMBDA_FUNCTION_NAME) or getattr(context, "function_name", None) or function.__name__
+            tracer = provider.get_tracer("otel_xray.aws_lambda")
+            try:
+                # The SDK records an escaping exception and sets ERROR status itself.
+                with tracer.start_as_current_span(name, context=parent, kind=SpanKind.SERVER, attributes=attributes):
+                    return function(event, context)
+            finally:
+                flush = getattr(provider, "force_flush", None)
+                if flush is not None:
+                    flush()
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate(handler) if handler is not None else decorate

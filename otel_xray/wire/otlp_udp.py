@@ -1,0 +1,71 @@
+"""OTLP over UDP: the framing Lambda's X-Ray endpoint accepts (as the AWS distro for OpenTelemetry sends it).
+
+A datagram is the daemon's header line, ``\\n``, a prefix (``T1S`` for sampled
+spans, ``T1U`` for unsampled ones), and the standard base64 of a serialized
+OTLP ``ExportTraceServiceRequest``. The encoding is
+``opentelemetry-exporter-otlp-proto-common``'s, imported only when this mode
+is used, so JSON mode never loads protobuf.
+
+Unlike the distro, which sends one export call as one datagram unchecked,
+batches are split until every datagram fits: at most 49,104 protobuf bytes,
+which base64 turns into 65,472, plus 33 bytes of header and prefix.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any, Callable, Dict, List, Sequence, Tuple
+
+from .framing import HEADER, MAX_UDP_PAYLOAD_IPV4
+
+__all__ = ["SAMPLED_PREFIX", "UNSAMPLED_PREFIX", "MAX_PROTOBUF_BYTES", "load_encoder", "encode_otlp_datagrams"]
+
+SAMPLED_PREFIX = b"T1S"
+UNSAMPLED_PREFIX = b"T1U"
+MAX_PROTOBUF_BYTES = (MAX_UDP_PAYLOAD_IPV4 - len(HEADER) - len(SAMPLED_PREFIX)) // 4 * 3
+
+
+def load_encoder() -> Callable[[Sequence[Any]], Any]:
+    """``encode_spans``, or a clear error naming the extra to install."""
+    try:
+        from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+    except ImportError as exc:
+        raise ValueError(
+            "the 'otlp' protocol needs opentelemetry-exporter-otlp-proto-common: pip install 'otel-xray[otlp]'"
+        ) from exc
+    return encode_spans
+
+
+def _split(
+    encode: Callable[[Sequence[Any]], Any],
+    spans: List[Any],
+    limit: int,
+    out: List[Tuple[bytes, int]],
+    too_large: List[Any],
+) -> None:
+    payload = encode(spans).SerializeToString()
+    if len(payload) <= limit:
+        out.append((payload, len(spans)))
+    elif len(spans) == 1:
+        too_large.append(spans[0])
+    else:
+        middle = len(spans) // 2
+        _split(encode, spans[:middle], limit, out, too_large)
+        _split(encode, spans[middle:], limit, out, too_large)
+
+
+def encode_otlp_datagrams(
+    encode: Callable[[Sequence[Any]], Any], spans: Sequence[Any], limit: int = MAX_PROTOBUF_BYTES
+) -> Tuple[List[Tuple[bytes, int]], List[Any]]:
+    """``([(datagram, spans in it)], spans too large for any datagram)``; sampled and unsampled apart."""
+    groups: Dict[bytes, List[Any]] = {SAMPLED_PREFIX: [], UNSAMPLED_PREFIX: []}
+    for span in spans:
+        groups[SAMPLED_PREFIX if span.context.trace_flags.sampled else UNSAMPLED_PREFIX].append(span)
+    datagrams: List[Tuple[bytes, int]] = []
+    too_large: List[Any] = []
+    for prefix, group in groups.items():
+        if group:
+            payloads: List[Tuple[bytes, int]] = []
+            _split(encode, group, limit, payloads, too_large)
+            datagrams.extend((HEADER + prefix + base64.b64encode(payload), count) for payload, count in payloads)
+    return datagrams, too_large
