@@ -407,6 +407,13 @@ def main(argv=None) -> int:
     print_table("3. Throughput", section_throughput(spans))
     print_table("3. Application thread: span creation and end()", section_app_overhead(args.repeats))
     print_table("4. Memory", section_memory())
+    print("\nCold start in AWS Lambda: import + setup in a fresh interpreter (python -m benchmarks.coldstart)")
+    from .coldstart import measure
+
+    rows = measure(runs=5 if args.quick else 15)
+    base = rows[0][1]
+    for name, ms, loaded in rows:
+        print(f"  {name:75s} {ms:7.1f} ms  {ms / base:.2f}x plain SDK{'  (protobuf loaded)' if loaded else ''}")
     return 0
 
 

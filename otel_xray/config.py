@@ -10,8 +10,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
-from dataclasses import dataclass
-from typing import Iterable, Mapping, Optional, Tuple
+from typing import Iterable, Mapping, NamedTuple, Optional, Tuple
 
 __all__ = [
     "AWS_XRAY_DAEMON_ADDRESS",
@@ -43,8 +42,7 @@ _ACCEPTED_ADDRESS_FORMS = (
 _HOST_NAME = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?$")
 
 
-@dataclass(frozen=True)
-class DaemonAddress:
+class DaemonAddress(NamedTuple):
     """Where the X-Ray daemon listens: UDP for segments, TCP for sampling."""
 
     udp_host: str
@@ -141,8 +139,7 @@ def parse_list(value: str) -> Tuple[str, ...]:
     return tuple(item.strip() for item in value.split(",") if item.strip())
 
 
-@dataclass(frozen=True)
-class ExporterSettings:
+class ExporterSettings(NamedTuple):
     daemon: DaemonAddress
     indexed_attributes: Tuple[str, ...]
     index_all_attributes: bool

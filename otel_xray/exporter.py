@@ -12,8 +12,8 @@ import logging
 import threading
 import time
 from collections import Counter, OrderedDict, defaultdict
-from dataclasses import dataclass, field
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Set
+from types import MappingProxyType
+from typing import Any, Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Set
 
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
@@ -37,17 +37,19 @@ _LOSS_LOG_INTERVAL_SECONDS = 60.0
 _SMALL_DATAGRAM_LIMIT = 9216
 
 
-@dataclass(frozen=True)
-class ExporterStats:
+_NOTHING: Mapping[str, int] = MappingProxyType({})
+
+
+class ExporterStats(NamedTuple):
     """A snapshot of the exporter's counters since it was created."""
 
     spans_received: int = 0
     spans_exported: int = 0
     documents_sent: int = 0
     bytes_sent: int = 0
-    send_failures: Dict[str, int] = field(default_factory=dict)
+    send_failures: Mapping[str, int] = _NOTHING
     documents_trimmed: int = 0
-    shed_steps: Dict[str, int] = field(default_factory=dict)
+    shed_steps: Mapping[str, int] = _NOTHING
     spans_dropped: int = 0
     translation_errors: int = 0
     annotations_over_budget: int = 0

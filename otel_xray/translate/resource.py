@@ -7,8 +7,7 @@ once and reused; per-span work only copies what it then changes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Tuple
 
 from .attributes import RESOURCE_PREFIX, json_value
 from .aws import resource_aws_block
@@ -17,8 +16,7 @@ from .origin import origin
 __all__ = ["ResourceInfo", "resource_info"]
 
 
-@dataclass(frozen=True)
-class ResourceInfo:
+class ResourceInfo(NamedTuple):
     attributes: Mapping[str, Any]
     service_name: str
     language: Optional[str]

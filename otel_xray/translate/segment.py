@@ -11,8 +11,7 @@ the service map; here it starts this service's own segment.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Dict, Optional, Set, Tuple
+from typing import Any, Dict, NamedTuple, Optional, Set, Tuple
 
 from opentelemetry.trace import SpanKind, StatusCode
 
@@ -33,8 +32,7 @@ IN_PROGRESS_ATTRIBUTE = "aws.xray.inprogress"
 _EMPTY: Dict[str, Any] = {}
 
 
-@dataclass(frozen=True)
-class TranslationOptions:
+class TranslationOptions(NamedTuple):
     indexed_attributes: Tuple[str, ...] = ()
     index_all_attributes: bool = False
     # In AWS Lambda the function's segment is recorded by Lambda itself: every
