@@ -276,9 +276,8 @@ class XRaySpanExporter(SpanExporter):
                 counts["translation_errors"] += 1
                 counts["spans_dropped"] += 1
                 continue
-            links = span.links
-            if links and len(links) > MAX_LINKS:
-                counts["links_dropped"] += len(links) - MAX_LINKS
+            if len(doc.get("links", ())) == MAX_LINKS:  # maybe capped: count what was left out
+                counts["links_dropped"] += len(span.links) - MAX_LINKS
             if "annotations" in doc:
                 counts["annotations_over_budget"] += self._budget.apply(doc)
             docs.append(doc)
@@ -288,9 +287,13 @@ class XRaySpanExporter(SpanExporter):
 
     def _record(self, counts: Dict[str, int], failures: Dict[str, int], shed: Dict[str, int]) -> SpanExportResult:
         with self._lock:
-            for totals, increments in ((self._counts, counts), (self._failures, failures), (self._shed, shed)):
-                for key, value in increments.items():
-                    totals[key] += value
+            totals = self._counts
+            for key, value in counts.items():
+                totals[key] += value
+            if failures or shed:
+                for totals, increments in ((self._failures, failures), (self._shed, shed)):
+                    for key, value in increments.items():
+                        totals[key] += value
             if self._sender.refused != self._refused_seen:
                 self._note_refused()
             lost = (

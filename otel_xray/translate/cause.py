@@ -43,23 +43,45 @@ def _text(attributes: Mapping[str, Any], key: str) -> str:
     return clean_str(value if type(value) is str else str(value))
 
 
+# Exceptions recorded by instrumented code repeat (the same error from the same
+# place gives the same text), so parsed stack traces are cached, bounded. The
+# cached frame lists are shared between documents and never modified.
+_PARSED: Dict[Tuple[Optional[str], str, str, str], List[Tuple[str, str, List[Dict[str, Any]]]]] = {}
+_PARSED_SIZE = 256
+
+
+def _parsed_chain(language: Optional[str], stacktrace: str, kind: str, message: str) -> List[Tuple[str, str, List[Dict[str, Any]]]]:
+    key = (language, stacktrace, kind, message)
+    parsed = _PARSED.get(key)
+    if parsed is None:
+        parsed = [
+            (
+                parsed_kind,
+                parsed_message,
+                [{"path": clean_str(str(f["path"])), "line": f["line"], "label": clean_str(str(f["label"]))} for f in frames],
+            )
+            for parsed_kind, parsed_message, frames in parse_stacktrace(language, stacktrace, kind, message)
+        ]
+        if len(_PARSED) >= _PARSED_SIZE:
+            _PARSED.clear()
+        _PARSED[key] = parsed
+    return parsed
+
+
 def _exception_chain(
     language: Optional[str], attributes: Mapping[str, Any], remote: bool
 ) -> List[Dict[str, Any]]:
-    parsed = parse_stacktrace(
+    parsed = _parsed_chain(
         language,
         _text(attributes, "exception.stacktrace"),
         _text(attributes, "exception.type"),
         _text(attributes, "exception.message"),
     )
     chain: List[Dict[str, Any]] = []
-    for kind, message, frames in parsed:
+    for kind, message, stack in parsed:
         exception: Dict[str, Any] = {"id": new_segment_id(), "type": kind, "message": message, "remote": remote}
-        if frames:
-            exception["stack"] = [
-                {"path": clean_str(str(f["path"])), "line": f["line"], "label": clean_str(str(f["label"]))}
-                for f in frames
-            ]
+        if stack:
+            exception["stack"] = stack
         if chain:
             chain[-1]["cause"] = exception["id"]
         chain.append(exception)

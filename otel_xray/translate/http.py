@@ -52,6 +52,7 @@ _KEYS = {
 
 
 _KEY_SET = frozenset(_KEYS)
+_CLIENT_ROLES = frozenset(("client_ip", "client_address", "peer_ip", "network_peer_address"))
 
 
 def _is_ip(value: Any) -> bool:
@@ -128,6 +129,8 @@ def _url(found: Mapping[str, Any], is_server: bool) -> Optional[str]:
 
 
 def _cut(value: Any) -> str:
+    if type(value) is str and len(value) <= MAX_HTTP_STRING_CHARS and value.isascii():
+        return value  # the common case
     text = value if type(value) is str else str(value)
     return clean_str(text[:MAX_HTTP_STRING_CHARS])
 
@@ -149,9 +152,13 @@ def make_http(
             continue
         keys.append(key)
         role, sets_http, sets_url = spec
-        has_http = has_http or sets_http
-        has_url = has_url or sets_url
-        if role == "client_ip":
+        if sets_http:
+            has_http = True
+        if sets_url:
+            has_url = True
+        if role not in _CLIENT_ROLES:
+            found[role] = value
+        elif role == "client_ip":
             client_ip = value if type(value) is str else str(value)
         elif role == "client_address":
             if _is_ip(value):
@@ -161,14 +168,10 @@ def make_http(
             found[role] = value
             if client_ip is None and type(value) is str:
                 client_ip = value
-        elif role == "network_peer_address":
-            if _is_ip(value):
-                peer_ip_seen = has_url = True
-                found["peer_ip_new"] = value
-                if client_ip is None:
-                    client_ip = value
-        else:
-            found[role] = value
+        elif _is_ip(value):  # network.peer.address
+            peer_ip_seen = has_url = True
+            if client_ip is None:
+                client_ip = value
     consumed.update(keys)
     if not has_http:
         return None
@@ -195,7 +198,7 @@ def make_http(
         if status is not None:
             response["status"] = status
     length = found.get("content_length")
-    if type(length) is not int:
+    if type(length) is not int and (events or "message.type" in attributes):
         length = received_payload_size(attributes, events)
     response["content_length"] = length if type(length) is int else 0
     return {"request": request, "response": response}

@@ -67,6 +67,14 @@ def span_attributes(span: Any) -> Dict[str, Any]:
     return dict(attributes) if attributes else _EMPTY
 
 
+def _events(span: Any) -> Any:
+    # The SDK copies its event list into a tuple on every access; most spans have none.
+    stored = getattr(span, "_events", None)
+    if stored is not None and not len(stored):
+        return ()
+    return span.events
+
+
 def _seconds(nanoseconds: int) -> float:
     # Epoch seconds with microsecond precision, as X-Ray recommends.
     return (nanoseconds // 1000) / 1e6
@@ -107,7 +115,7 @@ def make_document(span: Any, resource: ResourceInfo, options: TranslationOptions
     if resource.origin is not None:
         doc["origin"] = resource.origin
 
-    events = span.events
+    events = _events(span)
     http = make_http(attributes, kind is SpanKind.SERVER, events, consumed)
     status = span.status
     error, fault, throttle = error_flags(attributes, status.status_code)
