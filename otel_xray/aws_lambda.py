@@ -7,7 +7,8 @@ function's own spans therefore all become subsegments of that segment (see
 ``TranslationOptions.lambda_mode``), and must be sent before the handler
 returns, since the runtime may freeze the process right after.
 
-    from otel_xray.aws_lambda import lambda_handler
+    from otel_xray.aws_lambda import configure, lambda_handler
+    configure()
 
     @lambda_handler
     def handler(event, context):
@@ -34,6 +35,7 @@ __all__ = [
     "parse_trace_header",
     "InvocationSpanProcessor",
     "lambda_handler",
+    "configure",
 ]
 
 LAMBDA_FUNCTION_NAME = "AWS_LAMBDA_FUNCTION_NAME"
@@ -142,6 +144,25 @@ class InvocationSpanProcessor(SpanProcessor):
         self.force_flush()
         self._shutdown = True
         self.exporter.shutdown()
+
+
+def configure(**exporter_options: Any) -> Any:
+    """Set up tracing for a Lambda function and install it as the global tracer provider.
+
+    X-Ray trace IDs, the Lambda resource, an :class:`InvocationSpanProcessor`
+    and an ``XRaySpanExporter(**exporter_options)`` sending to the daemon
+    Lambda runs (``AWS_XRAY_DAEMON_ADDRESS``). Returns the provider.
+    """
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from .exporter import XRaySpanExporter
+    from .ids import XRayIdGenerator
+
+    provider = TracerProvider(resource=Resource.create(lambda_resource_attributes()), id_generator=XRayIdGenerator())
+    provider.add_span_processor(InvocationSpanProcessor(XRaySpanExporter(**exporter_options)))
+    trace.set_tracer_provider(provider)
+    return provider
 
 
 _cold_start = True

@@ -7,15 +7,10 @@ send OTLP instead of segment documents.
 """
 
 from opentelemetry import trace
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
 
-from otel_xray import XRayIdGenerator, XRaySpanExporter
-from otel_xray.aws_lambda import InvocationSpanProcessor, lambda_handler, lambda_resource_attributes
+from otel_xray.aws_lambda import configure, lambda_handler
 
-provider = TracerProvider(resource=Resource.create(lambda_resource_attributes()), id_generator=XRayIdGenerator())
-provider.add_span_processor(InvocationSpanProcessor(XRaySpanExporter()))
-trace.set_tracer_provider(provider)
+configure()  # X-Ray IDs, the Lambda resource, a per-invocation processor, the exporter
 tracer = trace.get_tracer("orders")
 
 
