@@ -7,6 +7,7 @@ from typing import Any, Dict, Optional, Sequence, Tuple
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import Link, NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode, TraceFlags
@@ -61,3 +62,24 @@ def make_span(
     provider.shutdown()
     (finished,) = exporter.get_finished_spans()
     return finished
+
+
+def raw_span(**overrides: Any) -> ReadableSpan:
+    """A ReadableSpan built by hand: for values and states the SDK's tracer refuses or never
+    produces (older SDKs drop bytes and mixed-type lists, for instance)."""
+    fields: Dict[str, Any] = dict(
+        name="raw",
+        context=span_context(span_id=0x1234),
+        parent=span_context(),
+        resource=Resource.create({"service.name": "svc"}),
+        attributes={},
+        events=(),
+        links=(),
+        kind=SpanKind.INTERNAL,
+        status=Status(StatusCode.UNSET),
+        start_time=1_700_000_000_000_000_000,
+        end_time=1_700_000_001_000_000_000,
+        instrumentation_scope=InstrumentationScope("t"),
+    )
+    fields.update(overrides)
+    return ReadableSpan(**fields)

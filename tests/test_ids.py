@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from importlib.metadata import entry_points
+# The SDK's backport: Python 3.9's importlib.metadata.entry_points takes no group=.
+from opentelemetry.util._importlib_metadata import entry_points
 
 import pytest
 

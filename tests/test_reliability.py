@@ -16,13 +16,12 @@ import tracemalloc
 import pytest
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan, TracerProvider
-from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
 from otel_xray import XRayBatchSpanProcessor, XRaySpanExporter
 from otel_xray.wire.framing import MAX_DOCUMENT_BYTES
 
-from .spans import make_span, span_context
+from .spans import make_span, raw_span, span_context
 
 
 def export_and_receive(daemon, spans, **exporter_kwargs):
@@ -34,26 +33,6 @@ def export_and_receive(daemon, spans, **exporter_kwargs):
         assert item.verdict.valid, item.verdict.errors
         assert item.size <= MAX_DOCUMENT_BYTES
     return [r.document for r in received], exporter.stats()
-
-
-def raw_span(**overrides):
-    """A ReadableSpan built by hand, for states the SDK's tracer never produces."""
-    fields = dict(
-        name="raw",
-        context=span_context(span_id=0x1234),
-        parent=span_context(),
-        resource=Resource.create({"service.name": "svc"}),
-        attributes={},
-        events=(),
-        links=(),
-        kind=SpanKind.INTERNAL,
-        status=Status(StatusCode.UNSET),
-        start_time=1_700_000_000_000_000_000,
-        end_time=1_700_000_001_000_000_000,
-        instrumentation_scope=InstrumentationScope("t"),
-    )
-    fields.update(overrides)
-    return ReadableSpan(**fields)
 
 
 # --------------------------------------------------------------- attribute values
@@ -70,7 +49,7 @@ def raw_span(**overrides):
     ],
 )
 def test_attribute_values_json_cannot_carry(daemon, value, stored):
-    (doc,), _ = export_and_receive(daemon, [make_span(attributes={"v": value}, parent=span_context())])
+    (doc,), _ = export_and_receive(daemon, [raw_span(attributes={"v": value})])
     assert doc["metadata"]["default"]["v"] == stored
 
 

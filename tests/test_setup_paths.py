@@ -9,7 +9,8 @@ import shutil
 import subprocess
 import sys
 import time
-from importlib.metadata import entry_points
+# The SDK's backport: Python 3.9's importlib.metadata.entry_points takes no group=.
+from opentelemetry.util._importlib_metadata import entry_points
 
 import pytest
 
