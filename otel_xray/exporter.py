@@ -138,6 +138,19 @@ def _span_count(doc: Dict[str, Any]) -> int:
     return 1 + sum(_span_count(child) for child in children) if children else 1
 
 
+def _count_send(
+    failure: Optional[str], datagram: bytes, spans: int, counts: Dict[str, int], failures: Dict[str, int]
+) -> None:
+    """Count one datagram carrying ``spans`` spans as sent, or as lost to ``failure``."""
+    if failure is None:
+        counts["spans_exported"] += spans
+        counts["documents_sent"] += 1
+        counts["bytes_sent"] += len(datagram)
+    else:
+        failures[failure] += 1
+        counts["spans_dropped"] += spans
+
+
 class XRaySpanExporter(SpanExporter):
     """Exports spans to an X-Ray daemon as segment documents over UDP.
 
@@ -254,14 +267,7 @@ class XRaySpanExporter(SpanExporter):
             failures["too_large"] += len(too_large)
             counts["spans_dropped"] += len(too_large)
         for datagram, count in datagrams:
-            failure = self._sender.send(datagram)
-            if failure is None:
-                counts["spans_exported"] += count
-                counts["documents_sent"] += 1
-                counts["bytes_sent"] += len(datagram)
-            else:
-                failures[failure] += 1
-                counts["spans_dropped"] += count
+            _count_send(self._sender.send(datagram), datagram, count, counts, failures)
 
     def _export_documents(
         self, spans: Sequence[Any], counts: Dict[str, int], failures: Dict[str, int], shed: Dict[str, int]
@@ -330,14 +336,7 @@ class XRaySpanExporter(SpanExporter):
             self._max_body = _SMALL_DATAGRAM_LIMIT - len(HEADER)
             self._emit(doc, counts, failures, shed)
             return
-        spans = _span_count(doc)
-        if failure is None:
-            counts["spans_exported"] += spans
-            counts["documents_sent"] += 1
-            counts["bytes_sent"] += len(datagram)
-        else:
-            failures[failure] += 1
-            counts["spans_dropped"] += spans
+        _count_send(failure, datagram, _span_count(doc), counts, failures)
 
     def _report_loss(self, lost: int) -> None:
         now = time.monotonic()

@@ -39,6 +39,34 @@ def _stopped(pid: int) -> bool:
         return handle.read().rsplit(")", 1)[1].split()[0] == "T"
 
 
+def _run_frozen_runtime(daemon, command, env, plan, expected_entities, while_frozen=None):
+    """Run a fake Lambda runtime. After each invocation, while the process is frozen, the spans
+    of that invocation must already have arrived (then ``while_frozen(number)`` checks them).
+    Returns the runtime's report for each invocation."""
+    runtime = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    reports = []
+    try:
+        for number, _ in enumerate(plan):
+            line = runtime.stdout.readline()
+            assert line, runtime.stderr.read()
+            reports.append(json.loads(line))
+            deadline = time.monotonic() + 10
+            while not _stopped(runtime.pid):
+                assert time.monotonic() < deadline, "the runtime did not freeze"
+                time.sleep(0.01)
+            # Frozen: whatever has not arrived now would only leave on the next invocation.
+            assert daemon.wait_for(expected_entities * (number + 1), timeout=5, entities=True)
+            if while_frozen is not None:
+                while_frozen(number)
+            os.kill(runtime.pid, signal.SIGCONT)
+        runtime.wait(timeout=10)
+    finally:
+        if runtime.poll() is None:
+            runtime.kill()
+            runtime.wait()
+    return reports
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc to see the runtime frozen")
 @pytest.mark.parametrize("protocol", ["json", "otlp"])
 def test_simulated_lambda_runtime_every_invocation_arrives_before_the_freeze(daemon, protocol):
@@ -56,63 +84,27 @@ def test_simulated_lambda_runtime_every_invocation_arrives_before_the_freeze(dae
         AWS_XRAY_DAEMON_ADDRESS=daemon.endpoint,
         OTEL_EXPORTER_XRAY_PROTOCOL=protocol,
     )
-    runtime = subprocess.Popen(
-        [sys.executable, str(ROOT / "tests" / "lambda_runtime.py"), str(ROOT / "examples" / "lambda"), "handler", json.dumps(plan)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        for number, (root, parent, _) in enumerate(invocations):
-            report = json.loads(runtime.stdout.readline())
-            assert report["invocation"] == number
-            deadline = time.monotonic() + 10
-            while not _stopped(runtime.pid):
-                assert time.monotonic() < deadline, "the runtime did not freeze"
-                time.sleep(0.01)
-            # Frozen: whatever has not arrived now would only leave on the next invocation.
-            assert daemon.wait_for(2 * (number + 1), timeout=5, entities=True), runtime.stderr
-            entities = {e["id"]: e for e in daemon.entities() if e.get("trace_id") == root}
-            function_span = next(e for e in entities.values() if e.get("parent_id") == parent)
-            assert function_span["name"] == FUNCTION
-            assert function_span["type"] == "subsegment"  # under the segment Lambda recorded
-            assert function_span["trace_id"] == root
-            call = next(e for e in entities.values() if e["name"] == "DynamoDB")
-            assert call["parent_id"] == function_span["id"] and call["namespace"] == "aws"
-            if number == 1:
-                assert report["error"] == "RuntimeError: order not found"
-                assert function_span["fault"] is True
-                assert function_span["cause"]["exceptions"][0]["type"] == "RuntimeError"
-            os.kill(runtime.pid, signal.SIGCONT)
-        runtime.wait(timeout=10)
-    finally:
-        if runtime.poll() is None:
-            runtime.kill()
-            runtime.wait()
+    command = [sys.executable, str(ROOT / "tests" / "lambda_runtime.py"), str(ROOT / "examples" / "lambda"), "handler", json.dumps(plan)]
+
+    def check(number: int) -> None:
+        root, parent, _ = invocations[number]
+        entities = {e["id"]: e for e in daemon.entities() if e.get("trace_id") == root}
+        function_span = next(e for e in entities.values() if e.get("parent_id") == parent)
+        assert function_span["name"] == FUNCTION
+        assert function_span["type"] == "subsegment"  # under the segment Lambda recorded
+        assert function_span["trace_id"] == root
+        call = next(e for e in entities.values() if e["name"] == "DynamoDB")
+        assert call["parent_id"] == function_span["id"] and call["namespace"] == "aws"
+        if number == 1:
+            assert function_span["fault"] is True
+            assert function_span["cause"]["exceptions"][0]["type"] == "RuntimeError"
+
+    reports = _run_frozen_runtime(daemon, command, env, plan, expected_entities=2, while_frozen=check)
+    assert [report["invocation"] for report in reports] == [0, 1, 2]
+    assert reports[1]["error"] == "RuntimeError: order not found"
     received = daemon.received()
     assert {r.format for r in received} == {protocol}
     assert all(r.verdict.valid for r in received)
-
-
-def _run_frozen_runtime(daemon, command, env, plan, expected_entities):
-    """Run a fake Lambda runtime; after each invocation, while it is frozen, return what had arrived."""
-    runtime = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        for number, _ in enumerate(plan):
-            line = runtime.stdout.readline()
-            assert line, runtime.stderr.read()
-            deadline = time.monotonic() + 10
-            while not _stopped(runtime.pid):
-                assert time.monotonic() < deadline, "the runtime did not freeze"
-                time.sleep(0.01)
-            assert daemon.wait_for(expected_entities * (number + 1), timeout=5, entities=True)
-            os.kill(runtime.pid, signal.SIGCONT)
-        runtime.wait(timeout=10)
-    finally:
-        if runtime.poll() is None:
-            runtime.kill()
-            runtime.wait()
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc to see the runtime frozen")
