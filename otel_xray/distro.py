@@ -18,7 +18,7 @@ import inspect
 import os
 from typing import Dict
 
-from opentelemetry.instrumentation.distro import BaseDistro
+from opentelemetry.instrumentation.distro import BaseDistro  # type: ignore[attr-defined]
 from opentelemetry.sdk._configuration import _initialize_components, _OTelSDKConfigurator
 
 from .aws_lambda import LAMBDA_FUNCTION_NAME, InvocationSpanProcessor, explain_unsampled, in_lambda, lambda_resource_attributes

@@ -13,7 +13,7 @@ import threading
 import time
 from collections import Counter, OrderedDict, defaultdict
 from types import MappingProxyType
-from typing import Any, Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Set
+from typing import Any, Callable, Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Set
 
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
@@ -253,15 +253,18 @@ class XRaySpanExporter(SpanExporter):
         counts: Dict[str, int] = defaultdict(int)
         failures: Dict[str, int] = defaultdict(int)
         shed: Dict[str, int] = defaultdict(int)
-        if self._encode_otlp is not None:
-            self._export_otlp(spans, counts, failures)
+        encode_otlp = self._encode_otlp
+        if encode_otlp is not None:
+            self._export_otlp(encode_otlp, spans, counts, failures)
         else:
             self._export_documents(spans, counts, failures, shed)
         return self._record(counts, failures, shed)
 
-    def _export_otlp(self, spans: Sequence[Any], counts: Dict[str, int], failures: Dict[str, int]) -> None:
+    def _export_otlp(
+        self, encode: Callable[[Sequence[Any]], Any], spans: Sequence[Any], counts: Dict[str, int], failures: Dict[str, int]
+    ) -> None:
         counts["spans_received"] += len(spans)
-        datagrams, too_large = encode_otlp_datagrams(self._encode_otlp, spans)
+        datagrams, too_large = encode_otlp_datagrams(encode, spans)
         if too_large:
             # A single span over 49 kB of protobuf: OTLP cannot be trimmed here; count it.
             failures["too_large"] += len(too_large)

@@ -143,8 +143,7 @@ class LocalDaemon:
             with self._changed:
                 self.rejected[rejection_category(reason)] += 1
                 self._changed.notify_all()
-            if self._out is not None:
-                self._write({"received_at": now, "valid": False, "errors": [reason], "raw": data[:512].decode("utf-8", "replace")})
+            self._write({"received_at": now, "valid": False, "errors": [reason], "raw": data[:512].decode("utf-8", "replace")})
             if self._on_rejected is not None:
                 self._on_rejected(reason, data)
             return
@@ -159,8 +158,7 @@ class LocalDaemon:
                 if self._keep:
                     self._received.append(received)
                 self._changed.notify_all()
-            if self._out is not None:
-                self._write({"received_at": now, "format": wire_format, **verdict.to_dict(), "document": document})
+            self._write({"received_at": now, "format": wire_format, **verdict.to_dict(), "document": document})
             if self._on_document is not None:
                 self._on_document(received)
 
@@ -176,9 +174,13 @@ class LocalDaemon:
             # Shown as X-Ray would turn them into documents: one per span.
             return [(self._translator.translate(span), len(body), "otlp") for span in spans], None
         document, reason, size = parse_body(body)
-        return ([(document, size, "json")], None) if reason is None else ([], reason)
+        if document is None:
+            return [], reason
+        return [(document, size, "json")], None
 
     def _write(self, record: Dict[str, Any]) -> None:
+        if self._out is None:
+            return
         self._out.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n")
         self._out.flush()
 

@@ -134,7 +134,7 @@ class _Checker:
             self.error(f"{where}.name", f"characters X-Ray rejects (InvalidName): {''.join(bad)!r}")
 
     def times(self, doc: Dict[str, Any], where: str) -> None:
-        start = doc.get("start_time")
+        start: Any = doc.get("start_time")
         if "start_time" not in doc:
             self.error(where, "'start_time' is required")
         elif not _is_number(start) or not math.isfinite(start) or start <= 0:

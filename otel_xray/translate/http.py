@@ -7,7 +7,7 @@ even when no ``http`` block results: that is the reference's behaviour.
 from __future__ import annotations
 
 import ipaddress
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Set
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Set, Tuple
 
 from .attributes import clean_str
 from .messaging import received_payload_size
@@ -112,6 +112,8 @@ def _url(found: Mapping[str, Any], is_server: bool) -> Optional[str]:
     if type(url) is str and url:
         return url
     scheme = _text_value(found.get("scheme")) or "http"
+    candidates: Tuple[str, ...]
+    ports: Tuple[str, ...]
     if is_server:
         candidates = ("http_host", "server_name", "net_host_name", "host_name", "server_address")
         ports = ("host_port", "server_port")

@@ -26,5 +26,6 @@ def origin(resource: Mapping[str, Any]) -> Optional[str]:
         return None
     platform = resource.get("cloud.platform")
     if platform == "aws_ecs":
-        return _ECS_BY_LAUNCH_TYPE.get(resource.get("aws.ecs.launchtype"), "AWS::ECS::Container")
+        launch_type = resource.get("aws.ecs.launchtype")
+        return _ECS_BY_LAUNCH_TYPE.get(launch_type if type(launch_type) is str else "", "AWS::ECS::Container")
     return _BY_PLATFORM.get(platform) if type(platform) is str else None

@@ -55,6 +55,7 @@ _MINIMAL_KEYS = (
 # check is skipped; allow_nan=False still guarantees strict JSON.
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False, check_circular=False)
 
+_orjson: Any
 try:  # the optional `fast` extra: about 15 times faster on segment documents
     import orjson as _orjson
 except ImportError:  # pragma: no cover - depends on the environment
