@@ -93,7 +93,7 @@ def _cmd_daemon(args: argparse.Namespace) -> int:
 
     daemon = LocalDaemon(host, port, out=out, on_document=on_document, on_rejected=on_rejected, keep=False)
     print(f"otel-xray daemon listening on udp {daemon.endpoint}" + (f", writing {args.out}" if args.out else ""), flush=True)
-    signal.signal(signal.SIGTERM, lambda *_: daemon._stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: daemon.request_stop())
     try:
         daemon.serve(duration=args.duration)
     except KeyboardInterrupt:

@@ -80,6 +80,17 @@ def test_survives_a_fuzzing_run_and_counts_rejections_by_reason():
     assert all(daemon.rejected[category] >= 1 for category in set(REJECTION_CATEGORIES) - {"datagram too large"})
 
 
+def test_stopping_handles_what_was_already_received_first():
+    daemon = LocalDaemon("127.0.0.1", 0, keep=False)
+    try:
+        send(daemon.endpoint, *[HEADER + json.dumps(dict(GOOD, id="%016x" % (i + 1))).encode() for i in range(300)])
+        daemon.request_stop()
+        daemon.serve()  # returns at once, after draining the socket
+        assert daemon.document_count == 300
+    finally:
+        daemon.stop()
+
+
 def test_render_traces_as_trees():
     segment = dict(GOOD, http={"request": {"method": "GET"}, "response": {"status": 200}})
     child = dict(GOOD, id="0000000000000002", name="db", type="subsegment", parent_id=GOOD["id"], fault=True)

@@ -126,6 +126,7 @@ def test_over_fifty_annotations_is_a_warning_not_an_error():
         (b'{"format":"json","version":1}\n\xff\xfe', "not UTF-8"),
         (b'{"format":"json","version":1}\n{"a":', "not JSON"),
         (b'{"format":"json","version":1}\n{"start_time": NaN}', "not JSON"),
+        (b'{"format":"json","version":1}\n{"start_time": 1e999}', "not a finite number"),
         (b'{"format":"json","version":1}\n' + b"x" * 65_500, "datagram too large"),
     ],
 )

@@ -118,6 +118,21 @@ class LocalDaemon:
             count += 1
             if max_datagrams is not None and count >= max_datagrams:
                 break
+        if self._stop.is_set():
+            self._drain()
+
+    def _drain(self, limit: int = 100_000) -> None:
+        """Handle what the kernel has already accepted, so that stopping loses nothing sent before it."""
+        try:
+            self._sock.setblocking(False)
+            for _ in range(limit):
+                self.handle(self._sock.recv(MAX_DATAGRAM_BYTES + 1))
+        except OSError:  # BlockingIOError when empty, or the socket was closed
+            pass
+
+    def request_stop(self) -> None:
+        """Ask :meth:`serve` to return once it has handled what was already received."""
+        self._stop.set()
 
     def stop(self) -> None:
         self._stop.set()
@@ -148,7 +163,8 @@ class LocalDaemon:
                 self._on_rejected(reason, data)
             return
         for document, size, wire_format in items:
-            verdict = validate_document(document, size if wire_format == "json" else None)
+            # Parsed JSON holds no non-finite number (the parser refuses them); translated OTLP is checked.
+            verdict = validate_document(document, size if wire_format == "json" else None, wire_format != "json")
             received = Received(document=document, verdict=verdict, size=size, received_at=now, format=wire_format)
             with self._changed:
                 self.document_count += 1

@@ -360,8 +360,12 @@ def _non_finite(value: Any, where: str, found: List[str]) -> None:
             _non_finite(item, f"{where}[{index}]", found)
 
 
-def validate_document(doc: Any, encoded_size: Optional[int] = None) -> Verdict:
-    """Check one parsed document. ``encoded_size`` is its size in bytes on the wire, if known."""
+def validate_document(doc: Any, encoded_size: Optional[int] = None, check_numbers: bool = True) -> Verdict:
+    """Check one document. ``encoded_size`` is its size in bytes on the wire, if known.
+
+    ``check_numbers=False`` skips the search for NaN and infinities, for documents
+    from :func:`parse_body`, which refuses them while parsing.
+    """
     verdict = Verdict()
     checker = _Checker(verdict)
     if not isinstance(doc, dict):
@@ -372,7 +376,8 @@ def validate_document(doc: Any, encoded_size: Optional[int] = None) -> Verdict:
     if encoded_size > MAX_DOCUMENT_BYTES:
         checker.error("document", f"{encoded_size} bytes, over X-Ray's 64 kB per document")
     bad_numbers: List[str] = []
-    _non_finite(doc, "document", bad_numbers)
+    if check_numbers:
+        _non_finite(doc, "document", bad_numbers)
     for where in bad_numbers:
         checker.error(where, "NaN and Infinity are not JSON")
     checker.entity(doc, "document", embedded=False)
@@ -396,6 +401,13 @@ def rejection_category(reason: str) -> str:
         if reason.startswith(category):
             return category
     return "other"
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e999 parses as infinity
+        raise ValueError(f"{text} is not a finite number")
+    return value
 
 
 def _reject_constant(name: str) -> Any:
@@ -445,7 +457,7 @@ def parse_body(body: bytes) -> Tuple[Optional[Dict[str, Any]], Optional[str], in
     except UnicodeDecodeError as exc:
         return None, f"document is not UTF-8 ({exc.reason} at byte {exc.start})", len(body)
     try:
-        document = json.loads(text, parse_constant=_reject_constant)
+        document = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
     except (ValueError, RecursionError) as exc:
         return None, f"document is not JSON ({exc})", len(body)
     return document, None, len(body)
