@@ -7,6 +7,7 @@ even when no ``http`` block results: that is the reference's behaviour.
 from __future__ import annotations
 
 import ipaddress
+import socket
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Set, Tuple
 
 from .attributes import clean_str
@@ -58,6 +59,13 @@ _CLIENT_ROLES = frozenset(("client_ip", "client_address", "peer_ip", "network_pe
 def _is_ip(value: Any) -> bool:
     if type(value) is not str:
         return False
+    # inet_pton is a C call; ipaddress (far slower) settles what it refuses, e.g. scoped IPv6.
+    for family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            socket.inet_pton(family, value)
+            return True
+        except (OSError, ValueError):
+            pass
     try:
         ipaddress.ip_address(value)
         return True

@@ -96,6 +96,7 @@ def _trim_aws_prefix(name: str, attributes: Mapping[str, Any]) -> str:
 
 
 _DEPENDENCY_KINDS = (SpanKind.CLIENT, SpanKind.PRODUCER, SpanKind.CONSUMER)
+_LAST_NAMING_KEYS = ("rpc.service", "http.host", "net.peer.name")
 # Every attribute that can name a span or set its namespace.
 _NAMING_KEYS = frozenset(
     (
@@ -135,14 +136,14 @@ def document_name(
     if not name:
         name = _text(attributes, "aws.service")
         from_aws_service = bool(name)
-    name = (
-        name
-        or _database_name(attributes)
-        or (service_name if kind is SpanKind.SERVER else "")
-        or _text(attributes, "rpc.service")
-        or _text(attributes, "http.host")
-        or _text(attributes, "net.peer.name")
-    )
+    name = name or _database_name(attributes) or (service_name if kind is SpanKind.SERVER else "")
+    if not name:
+        get = attributes.get
+        for key in _LAST_NAMING_KEYS:
+            value = get(key)
+            if type(value) is str and value:
+                name = value
+                break
     if not name and kind in (SpanKind.CLIENT, SpanKind.PRODUCER):
         # Beyond the reference: new semantic conventions name the remote side too.
         name = (

@@ -169,8 +169,8 @@ def make_document(span: Any, resource: ResourceInfo, options: TranslationOptions
     if metadata:
         doc["metadata"] = metadata
 
-    links = span.links
-    links = make_links(links) if links else None
+    stored_links = getattr(span, "_links", None)  # the SDK copies its list on every access
+    links = make_links(span.links) if stored_links is None or len(stored_links) else None
     if links:
         doc["links"] = links
     return doc
