@@ -1,4 +1,4 @@
-"""``XRaySpanExporter``: translate each span, encode it, send it as one UDP datagram.
+"""``XRaySpanExporter``: translate each span, nest subsegments per batch, encode, send by UDP.
 
 It runs inside someone else's process, so ``export`` never raises and never
 waits on the network (the socket is non-blocking); what cannot be sent is
@@ -59,11 +59,12 @@ class ExporterStats(NamedTuple):
     @property
     def lost(self) -> int:
         """Spans that did not reach the daemon, as far as this process can tell."""
-        return (
-            self.spans_dropped
-            + self.spans_dropped_by_queue
-            + self.send_failures.get(SendFailure.CONNECTION_REFUSED, 0)
-        )
+        return _lost(self.spans_dropped, self.spans_dropped_by_queue, self.send_failures)
+
+
+def _lost(dropped: int, dropped_by_queue: int, failures: Mapping[str, int]) -> int:
+    # A refusal reports an earlier datagram that found no daemon: one more lost.
+    return dropped + dropped_by_queue + failures.get(SendFailure.CONNECTION_REFUSED, 0)
 
 
 class _AnnotationBudget:
@@ -305,11 +306,7 @@ class XRaySpanExporter(SpanExporter):
                         totals[key] += value
             if self._sender.refused != self._refused_seen:
                 self._note_refused()
-            lost = (
-                self._counts["spans_dropped"]
-                + self._counts["spans_dropped_by_queue"]
-                + self._failures[SendFailure.CONNECTION_REFUSED]
-            )
+            lost = _lost(self._counts["spans_dropped"], self._counts["spans_dropped_by_queue"], self._failures)
         if lost > self._reported_loss:
             self._report_loss(lost)
         return SpanExportResult.FAILURE if failures or counts["spans_dropped"] else SpanExportResult.SUCCESS
