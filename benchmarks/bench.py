@@ -11,7 +11,6 @@ import gc
 import json
 import os
 import platform
-import resource
 import socket
 import statistics
 import subprocess
@@ -139,7 +138,7 @@ def per_item_us(function: Callable[[], int], repeats: int) -> List[float]:
 def interleaved(candidates: Dict[str, Callable[[], int]], repeats: int) -> Dict[str, float]:
     """Median µs per item for each candidate, measured round-robin so that noise hits all alike."""
     samples: Dict[str, List[float]] = {name: [] for name in candidates}
-    for name, function in candidates.items():
+    for function in candidates.values():
         function()  # warm-up
     for _ in range(repeats):
         for name, function in candidates.items():

@@ -7,7 +7,7 @@ import ipaddress
 import json
 import signal
 import sys
-from typing import Any, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Iterator, Optional, Sequence, Tuple
 
 from .config import parse_daemon_address
 from .version import __version__

@@ -9,13 +9,11 @@ from __future__ import annotations
 import math
 import os
 import socket
-import threading
-import time
 import tracemalloc
 
 import pytest
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import Event, ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace import Event, TracerProvider
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
 from otel_xray import XRayBatchSpanProcessor, XRaySpanExporter

@@ -12,7 +12,6 @@ import time
 # The SDK's backport: Python 3.9's importlib.metadata.entry_points takes no group=.
 from opentelemetry.util._importlib_metadata import entry_points
 
-import pytest
 
 from .conftest import ROOT
 

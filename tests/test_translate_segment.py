@@ -8,7 +8,7 @@ from opentelemetry.trace import SpanKind
 from otel_xray.translate import Translator
 from otel_xray.translate.names import sanitize_name
 
-from .spans import PARENT_ID, TRACE_ID, make_span, span_context
+from .spans import PARENT_ID, make_span, span_context
 
 LOCAL_PARENT = span_context(remote=False)
 REMOTE_PARENT = span_context(remote=True)

@@ -92,15 +92,21 @@ def render_traces(items: Iterable[Tuple[Dict[str, Any], Optional[Verdict]]]) -> 
             else:
                 roots.append(entry)
 
-        def walk(entry: Tuple[Dict[str, Any], Optional[Verdict]], depth: int) -> None:
-            doc, verdict = entry
-            verdict_text = _verdict_text(verdict)
-            suffix = f"  -- {verdict_text}" if verdict_text else ""
-            lines.append(f"{'  ' * (depth + 1)}{_describe(doc)}{suffix}")
-            if depth < 50:
-                for child in children.get(doc.get("id"), []):
-                    walk(child, depth + 1)
-
         for root in roots:
-            walk(root, 0)
+            _walk(root, 0, children, lines)
     return "\n".join(lines)
+
+
+def _walk(
+    entry: Tuple[Dict[str, Any], Optional[Verdict]],
+    depth: int,
+    children: Dict[Any, List[Tuple[Dict[str, Any], Optional[Verdict]]]],
+    lines: List[str],
+) -> None:
+    doc, verdict = entry
+    verdict_text = _verdict_text(verdict)
+    suffix = f"  -- {verdict_text}" if verdict_text else ""
+    lines.append(f"{'  ' * (depth + 1)}{_describe(doc)}{suffix}")
+    if depth < 50:
+        for child in children.get(doc.get("id"), []):
+            _walk(child, depth + 1, children, lines)

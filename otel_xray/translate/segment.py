@@ -11,9 +11,9 @@ the service map; here it starts this service's own segment.
 
 from __future__ import annotations
 
-from typing import Any, Dict, NamedTuple, Optional, Set, Tuple
+from typing import Any, Dict, NamedTuple, Set, Tuple
 
-from opentelemetry.trace import SpanKind, StatusCode
+from opentelemetry.trace import SpanKind
 
 from ..ids import segment_id, xray_trace_id
 from .attributes import clean_str, split_attributes

@@ -26,12 +26,13 @@ MAX_PROTOBUF_BYTES = (MAX_UDP_PAYLOAD_IPV4 - len(HEADER) - len(SAMPLED_PREFIX)) 
 
 
 def load_encoder() -> Callable[[Sequence[Any]], Any]:
-    """``encode_spans``, or a clear error naming the extra to install."""
+    """``encode_spans``, or a clear error naming the missing package (a core dependency)."""
     try:
         from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
     except ImportError as exc:
         raise ValueError(
-            "the 'otlp' protocol needs opentelemetry-exporter-otlp-proto-common: pip install 'otel-xray[otlp]'"
+            "the 'otlp' protocol needs opentelemetry-exporter-otlp-proto-common, which otel-xray depends on; "
+            "reinstall otel-xray or pip install opentelemetry-exporter-otlp-proto-common"
         ) from exc
     return encode_spans
 

@@ -136,12 +136,9 @@ class UdpSender:
         self.last_error = str(exc)
         if exc.errno == errno.EMSGSIZE:
             return SendFailure.MESSAGE_TOO_LONG
-        if exc.errno in (errno.EBADF, errno.ENOTSOCK) or self._closed:
-            # The socket was closed under us: open a new one next time.
-            self._sock = None
-            return SendFailure.CLOSED if self._closed else SendFailure.OS_ERROR
+        # Closed under us (EBADF, ENOTSOCK) or otherwise broken: open a new socket next time.
         self._sock = None
-        return SendFailure.OS_ERROR
+        return SendFailure.CLOSED if self._closed else SendFailure.OS_ERROR
 
     def close(self) -> None:
         with self._lock:
