@@ -14,12 +14,12 @@ end of each invocation.
 
 from __future__ import annotations
 
-import inspect
 import os
 from typing import Dict
 
 from opentelemetry.instrumentation.distro import BaseDistro  # type: ignore[attr-defined]
-from opentelemetry.sdk._configuration import _initialize_components, _OTelSDKConfigurator
+
+from ._sdk import configurator_base, initialize_takes_export_span_processor
 
 from .aws_lambda import LAMBDA_FUNCTION_NAME, InvocationSpanProcessor, explain_unsampled, in_lambda, lambda_resource_attributes
 
@@ -76,7 +76,7 @@ class XRayDistro(BaseDistro):
         apply_defaults()
 
 
-class XRayConfigurator(_OTelSDKConfigurator):
+class XRayConfigurator(configurator_base()):  # type: ignore[misc]
     """The SDK's configurator with X-Ray defaults (also when used without the distro)."""
 
     def _configure(self, **kwargs):
@@ -85,7 +85,7 @@ class XRayConfigurator(_OTelSDKConfigurator):
             # Lambda facts as resource attributes (they feed origin and metadata), and a
             # span processor without a background thread, flushed at each invocation's end.
             kwargs["resource_attributes"] = {**lambda_resource_attributes(), **(kwargs.get("resource_attributes") or {})}
-            if "export_span_processor" in inspect.signature(_initialize_components).parameters:
+            if initialize_takes_export_span_processor():
                 kwargs.setdefault("export_span_processor", InvocationSpanProcessor)
             explain_unsampled()
         super()._configure(**kwargs)

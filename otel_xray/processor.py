@@ -10,13 +10,17 @@ and the exporter's own rate-limited warning reports it.
 
 from __future__ import annotations
 
-from typing import Any, Optional, Tuple
+import logging
+from typing import Any, Optional
 
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
+from ._sdk import batch_queue
 from .exporter import XRaySpanExporter
 
 __all__ = ["XRayBatchSpanProcessor"]
+
+_logger = logging.getLogger(__name__)
 
 
 class XRayBatchSpanProcessor(BatchSpanProcessor):
@@ -29,14 +33,16 @@ class XRayBatchSpanProcessor(BatchSpanProcessor):
     def __init__(self, exporter: Optional[XRaySpanExporter] = None, **kwargs: Any) -> None:
         self.exporter = exporter if exporter is not None else XRaySpanExporter()
         super().__init__(self.exporter, **kwargs)
-        # The queue lives on an inner object in newer SDKs and on the processor in older ones.
-        inner = getattr(self, "_batch_processor", self)
-        self._queue = _first_present(inner, ("_queue", "queue"))
-        self._queue_limit = _first_present(inner, ("_max_queue_size", "max_queue_size"))
+        self._queue, self._queue_limit = batch_queue(self)
+        if self._queue is None:
+            _logger.warning(
+                "otel-xray: this OpenTelemetry SDK's BatchSpanProcessor keeps its queue where otel-xray "
+                "cannot see it; spans it drops are not counted in the exporter's stats"
+            )
 
     def on_end(self, span: Any) -> None:
         queue = self._queue
-        if queue is not None and self._queue_limit is not None and len(queue) >= self._queue_limit:
+        if queue is not None and len(queue) >= self._queue_limit:  # type: ignore[operator]
             context = span.context
             if context is not None and context.trace_flags.sampled:
                 # Drop this span and count it. The SDK would drop the oldest
@@ -46,10 +52,3 @@ class XRayBatchSpanProcessor(BatchSpanProcessor):
                 return
         super().on_end(span)
 
-
-def _first_present(obj: Any, names: Tuple[str, ...]) -> Any:
-    for name in names:
-        value = getattr(obj, name, None)
-        if value is not None:
-            return value
-    return None

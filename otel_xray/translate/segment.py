@@ -15,6 +15,7 @@ from typing import Any, Dict, NamedTuple, Set, Tuple
 
 from opentelemetry.trace import SpanKind
 
+from .._sdk import span_attributes, span_events, span_has_links
 from ..ids import segment_id, xray_trace_id
 from .attributes import clean_str, split_attributes
 from .aws import add_span_aws_fields
@@ -29,7 +30,6 @@ __all__ = ["TranslationOptions", "is_segment", "make_document", "MAX_USER_CHARS"
 
 MAX_USER_CHARS = 250
 IN_PROGRESS_ATTRIBUTE = "aws.xray.inprogress"
-_EMPTY: Dict[str, Any] = {}
 
 
 class TranslationOptions(NamedTuple):
@@ -38,6 +38,8 @@ class TranslationOptions(NamedTuple):
     # In AWS Lambda the function's segment is recorded by Lambda itself: every
     # span with a parent, SERVER spans included, becomes a subsegment of it.
     lambda_mode: bool = False
+    # Keep the query string in http.request.url (OTEL_EXPORTER_XRAY_URL_QUERY=keep).
+    keep_url_query: bool = False
 
 
 def is_segment(span: Any, lambda_mode: bool = False) -> bool:
@@ -50,29 +52,6 @@ def is_segment(span: Any, lambda_mode: bool = False) -> bool:
     if kind is SpanKind.SERVER or kind is SpanKind.CONSUMER:
         return True
     return not has_parent or parent.is_remote
-
-
-def span_attributes(span: Any) -> Dict[str, Any]:
-    """The span's attributes as a plain dict.
-
-    The SDK hands them out behind a Python-level mapping, where each lookup
-    costs about a microsecond; the translator makes thirty-odd. Copying the
-    SDK's backing dict takes 0.1 us; anything else is copied the slow way.
-    """
-    bounded = getattr(span, "_attributes", None)
-    backing = getattr(bounded, "_dict", None)
-    if type(backing) is dict:
-        return dict(backing)
-    attributes = span.attributes
-    return dict(attributes) if attributes else _EMPTY
-
-
-def _events(span: Any) -> Any:
-    # The SDK copies its event list into a tuple on every access; most spans have none.
-    stored = getattr(span, "_events", None)
-    if stored is not None and not len(stored):
-        return ()
-    return span.events
 
 
 def _seconds(nanoseconds: int) -> float:
@@ -115,7 +94,7 @@ def make_document(span: Any, resource: ResourceInfo, options: TranslationOptions
     if resource.origin is not None:
         doc["origin"] = resource.origin
 
-    events = _events(span)
+    events = span_events(span)
     http = make_http(attributes, kind is SpanKind.SERVER, events, consumed)
     status = span.status
     error, fault, throttle = error_flags(attributes, status.status_code)
@@ -169,8 +148,7 @@ def make_document(span: Any, resource: ResourceInfo, options: TranslationOptions
     if metadata:
         doc["metadata"] = metadata
 
-    stored_links = getattr(span, "_links", None)  # the SDK copies its list on every access
-    links = make_links(span.links) if stored_links is None or len(stored_links) else None
+    links = make_links(span.links) if span_has_links(span) else None
     if links:
         doc["links"] = links
     return doc
