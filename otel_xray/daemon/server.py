@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import IO, Any, Callable, Dict, List, Optional, Tuple
 
 from ..translate import Translator
+from .http_api import DaemonHttpServer, HttpRoutes
 from .otlp import OTLP_PREFIXES, decode_otlp_body
 from .validate import MAX_DATAGRAM_BYTES, Verdict, parse_body, rejection_category, split_datagram, validate_document
 
@@ -51,7 +52,9 @@ class LocalDaemon:
 
     ``on_document`` is called for every parsed document and ``on_rejected`` for
     every malformed datagram (e.g. to print a line); ``out`` is a text file to
-    which each is appended as one JSON line.
+    which each is appended as one JSON line. With ``http_routes``, it also
+    answers HTTP on TCP at the same address, as the real daemon does (see
+    :mod:`.http_api`); with port 0, one port free for both is chosen.
     """
 
     def __init__(
@@ -62,15 +65,10 @@ class LocalDaemon:
         on_document: Optional[Callable[[Received], None]] = None,
         on_rejected: Optional[Callable[[str, bytes], None]] = None,
         keep: bool = True,
+        http_routes: Optional[HttpRoutes] = None,
+        allow_remote: bool = False,
     ) -> None:
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        self._sock = socket.socket(family, socket.SOCK_DGRAM)
-        try:
-            self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _RECEIVE_BUFFER_BYTES)
-        except OSError:
-            pass
-        self._sock.bind((host, port))
-        self._sock.settimeout(0.1)
+        self._sock, self.http = self._bind(host, port, http_routes, allow_remote)
         self.address: Tuple[str, int] = self._sock.getsockname()[:2]
         self._out = out
         self._on_document = on_document
@@ -84,9 +82,39 @@ class LocalDaemon:
         self.invalid_count = 0
         self.rejected: Counter = Counter()
         self._stop = threading.Event()
+        self._http_started = False
         self._thread: Optional[threading.Thread] = None
         # OTLP over UDP goes to Lambda's endpoint, which places spans under the function's segment.
         self._translator = Translator(lambda_mode=True)
+
+    @staticmethod
+    def _bind(
+        host: str, port: int, routes: Optional[HttpRoutes], allow_remote: bool
+    ) -> Tuple[socket.socket, Optional[DaemonHttpServer]]:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        for attempt in range(50):
+            sock = socket.socket(family, socket.SOCK_DGRAM)
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _RECEIVE_BUFFER_BYTES)
+            except OSError:
+                pass
+            try:
+                sock.bind((host, port))
+            except OSError:
+                sock.close()
+                raise
+            sock.settimeout(0.1)
+            if routes is None:
+                return sock, None
+            try:
+                http = DaemonHttpServer(host, sock.getsockname()[1], routes, allow_remote)
+            except OSError:
+                sock.close()
+                if port != 0:
+                    raise
+                continue  # the TCP port of that number is taken: try another pair
+            return sock, http
+        raise OSError(f"no port on {host} is free for both UDP and TCP")
 
     @property
     def endpoint(self) -> str:
@@ -95,12 +123,14 @@ class LocalDaemon:
 
     # -- running -----------------------------------------------------------
     def start(self) -> "LocalDaemon":
+        self._start_http()
         self._thread = threading.Thread(target=self.serve, name="otel-xray-daemon", daemon=True)
         self._thread.start()
         return self
 
     def serve(self, duration: Optional[float] = None, max_datagrams: Optional[int] = None) -> None:
         """Receive until :meth:`stop`, or for ``duration`` seconds, or ``max_datagrams``."""
+        self._start_http()
         deadline = None if duration is None else time.monotonic() + duration
         count = 0
         while not self._stop.is_set():
@@ -121,6 +151,12 @@ class LocalDaemon:
         if self._stop.is_set():
             self._drain()
 
+    def _start_http(self) -> None:
+        with self._lock:
+            if self.http is not None and not self._http_started:
+                self.http.start()
+                self._http_started = True
+
     def _drain(self, limit: int = 100_000) -> None:
         """Handle what the kernel has already accepted, so that stopping loses nothing sent before it."""
         try:
@@ -138,6 +174,8 @@ class LocalDaemon:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
+        if self.http is not None:
+            self.http.stop()
         self._sock.close()
 
     def __enter__(self) -> "LocalDaemon":
