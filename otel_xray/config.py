@@ -17,6 +17,7 @@ __all__ = [
     "OTEL_EXPORTER_XRAY_INDEXED_ATTRIBUTES",
     "OTEL_EXPORTER_XRAY_INDEX_ALL_ATTRIBUTES",
     "OTEL_EXPORTER_XRAY_PROTOCOL",
+    "OTEL_EXPORTER_XRAY_URL_QUERY",
     "AWS_LAMBDA_FUNCTION_NAME",
     "DEFAULT_DAEMON_ADDRESS",
     "DaemonAddress",
@@ -29,6 +30,8 @@ AWS_XRAY_DAEMON_ADDRESS = "AWS_XRAY_DAEMON_ADDRESS"
 OTEL_EXPORTER_XRAY_INDEXED_ATTRIBUTES = "OTEL_EXPORTER_XRAY_INDEXED_ATTRIBUTES"
 OTEL_EXPORTER_XRAY_INDEX_ALL_ATTRIBUTES = "OTEL_EXPORTER_XRAY_INDEX_ALL_ATTRIBUTES"
 OTEL_EXPORTER_XRAY_PROTOCOL = "OTEL_EXPORTER_XRAY_PROTOCOL"
+OTEL_EXPORTER_XRAY_URL_QUERY = "OTEL_EXPORTER_XRAY_URL_QUERY"
+URL_QUERY_CHOICES = ("drop", "keep")
 AWS_LAMBDA_FUNCTION_NAME = "AWS_LAMBDA_FUNCTION_NAME"
 PROTOCOLS = ("json", "otlp")
 
@@ -145,6 +148,8 @@ class ExporterSettings(NamedTuple):
     index_all_attributes: bool
     protocol: str = "json"
     lambda_mode: bool = False
+    # Query strings carry tokens and personal data: dropped from http.request.url unless kept.
+    keep_url_query: bool = False
 
 
 def exporter_settings(
@@ -153,6 +158,7 @@ def exporter_settings(
     index_all_attributes: Optional[bool] = None,
     environ: Optional[Mapping[str, str]] = None,
     protocol: Optional[str] = None,
+    url_query: Optional[str] = None,
 ) -> ExporterSettings:
     """Resolve the exporter's settings: arguments, then environment, then defaults."""
     env = os.environ if environ is None else environ
@@ -186,10 +192,21 @@ def exporter_settings(
         chosen, source = env.get(OTEL_EXPORTER_XRAY_PROTOCOL, "").strip() or "json", OTEL_EXPORTER_XRAY_PROTOCOL
     if not isinstance(chosen, str) or chosen.lower() not in PROTOCOLS:
         raise ValueError(f"{source}={chosen!r} is not a protocol; use 'json' (segment documents) or 'otlp' (OTLP over UDP)")
+    if url_query is not None:
+        query_choice, query_source = url_query, "url_query"
+    else:
+        query_choice = env.get(OTEL_EXPORTER_XRAY_URL_QUERY, "").strip() or "drop"
+        query_source = OTEL_EXPORTER_XRAY_URL_QUERY
+    if not isinstance(query_choice, str) or query_choice.lower() not in URL_QUERY_CHOICES:
+        raise ValueError(
+            f"{query_source}={query_choice!r} is not a choice; use 'drop' (the default: no query string in "
+            "http.request.url) or 'keep'"
+        )
     return ExporterSettings(
         daemon=daemon,
         indexed_attributes=indexed,
         index_all_attributes=index_all,
         protocol=chosen.lower(),
         lambda_mode=bool(env.get(AWS_LAMBDA_FUNCTION_NAME, "").strip()),
+        keep_url_query=query_choice.lower() == "keep",
     )

@@ -166,6 +166,9 @@ class XRaySpanExporter(SpanExporter):
         protocol: ``json`` (X-Ray segment documents, the default) or ``otlp``
             (OTLP protobuf over UDP, which Lambda's X-Ray endpoint accepts).
             Default: ``OTEL_EXPORTER_XRAY_PROTOCOL``, else ``json``.
+        url_query: ``drop`` (the default) removes the query string from
+            ``http.request.url``, where tokens and personal data would reach
+            X-Ray; ``keep`` keeps it. Default: ``OTEL_EXPORTER_XRAY_URL_QUERY``.
 
     In AWS Lambda (``AWS_LAMBDA_FUNCTION_NAME`` is set), every span with a
     parent becomes a subsegment of the segment Lambda records for the function.
@@ -180,13 +183,18 @@ class XRaySpanExporter(SpanExporter):
         indexed_attributes: Optional[Iterable[str]] = None,
         index_all_attributes: Optional[bool] = None,
         protocol: Optional[str] = None,
+        url_query: Optional[str] = None,
     ) -> None:
-        settings = exporter_settings(endpoint, indexed_attributes, index_all_attributes, protocol=protocol)
+        settings = exporter_settings(
+            endpoint, indexed_attributes, index_all_attributes, protocol=protocol, url_query=url_query
+        )
         self.daemon: DaemonAddress = settings.daemon
         self.protocol: str = settings.protocol
         # Loaded only for OTLP, so that JSON mode never imports protobuf.
         self._encode_otlp = load_encoder() if settings.protocol == "otlp" else None
-        self._translator = Translator(settings.indexed_attributes, settings.index_all_attributes, settings.lambda_mode)
+        self._translator = Translator(
+            settings.indexed_attributes, settings.index_all_attributes, settings.lambda_mode, settings.keep_url_query
+        )
         self._sender = UdpSender(*settings.daemon.udp)
         self._budget = _AnnotationBudget()
         self._max_body = MAX_DOCUMENT_BYTES

@@ -22,9 +22,15 @@ class Translator:
     """Translates spans with fixed options, caching what each resource contributes."""
 
     def __init__(
-        self, indexed_attributes: Iterable[str] = (), index_all_attributes: bool = False, lambda_mode: bool = False
+        self,
+        indexed_attributes: Iterable[str] = (),
+        index_all_attributes: bool = False,
+        lambda_mode: bool = False,
+        keep_url_query: bool = False,
     ) -> None:
-        self.options = TranslationOptions(tuple(indexed_attributes), bool(index_all_attributes), bool(lambda_mode))
+        self.options = TranslationOptions(
+            tuple(indexed_attributes), bool(index_all_attributes), bool(lambda_mode), bool(keep_url_query)
+        )
         # id(resource) -> (resource, info); the resource is held so its id stays unique.
         self._resources: Dict[int, Any] = {}
 
