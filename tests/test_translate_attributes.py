@@ -9,7 +9,8 @@ import pytest
 from opentelemetry.trace import SpanKind
 
 from otel_xray.translate import Translator
-from otel_xray.translate.attributes import NESTING_MARKER, annotation_key, json_value
+from otel_xray.translate.attributes import annotation_key
+from otel_xray.values import NESTING_MARKER, json_value
 
 from .spans import make_span, raw_span, span_context
 

@@ -5,20 +5,20 @@ X-Ray indexes ``annotations`` (scalar values under sanitised keys) and stores
 follow the Collector's ``makeXRayAttributes`` with two deliberate differences,
 both listed in the README's mapping table: indexed or index-all attributes
 whose values are not scalars go to metadata instead of being dropped, and
-every value is made representable in strict JSON first (see :func:`json_value`).
+every value is made representable in strict JSON first (see
+:func:`otel_xray.values.json_value`).
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import math
 import re
 from typing import Any, Dict, Iterable, Mapping, Optional, Set, Tuple
 
+from ..values import INT64_MAX, INT64_MIN, clean_str, json_value
+
 __all__ = [
-    "json_value",
-    "clean_str",
     "annotation_key",
     "annotation_value",
     "AnnotationSplit",
@@ -32,90 +32,9 @@ RESOURCE_PREFIX = "otel.resource."
 ANNOTATIONS_ATTRIBUTE = "aws.xray.annotations"
 METADATA_PREFIX = "aws.xray.metadata."
 
-# Nesting deeper than this is replaced by a marker string: it bounds the work
-# done on a pathological (or self-referencing) value.
-MAX_NESTING = 16
-NESTING_MARKER = "[nested too deep]"
-_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
-
 MAX_ANNOTATION_KEY_CHARS = 500
 MAX_ANNOTATION_STRING_CHARS = 1000
 _ANNOTATION_KEY_INVALID = re.compile(r"[^A-Za-z0-9_.]")
-
-
-def clean_str(value: str) -> str:
-    """Return ``value`` as text that encodes to valid UTF-8.
-
-    A Python ``str`` can hold lone surrogates (from ``surrogateescape`` decoding
-    or careless slicing); they become U+FFFD, as Go's encoder does for invalid
-    UTF-8 in the reference.
-    """
-    if value.isascii():
-        return value
-    try:
-        value.encode("utf-8")
-        return value
-    except UnicodeEncodeError:
-        return "".join("\ufffd" if 0xD800 <= ord(ch) <= 0xDFFF else ch for ch in value)
-
-
-def _float(value: float) -> Any:
-    if math.isfinite(value):
-        return value
-    if math.isnan(value):
-        return "NaN"
-    return "Infinity" if value > 0 else "-Infinity"
-
-
-def json_value(value: Any, depth: int = 0) -> Any:
-    """Convert an attribute value to something strict JSON can carry exactly.
-
-    ===================  ===============================================
-    in                   out
-    ===================  ===============================================
-    str                  the same text; lone surrogates become U+FFFD
-    bool, None           JSON true/false, null
-    int in int64 range   JSON number
-    int beyond int64     decimal string (no JSON parser would keep it)
-    finite float         JSON number
-    NaN, +Inf, -Inf      the strings "NaN", "Infinity", "-Infinity"
-    bytes                standard base64 text, as the Collector emits
-    sequence, set        JSON array (sets in iteration order)
-    mapping              JSON object; keys converted with ``str``
-    anything else        ``str(value)``
-    nesting > 16         the string "[nested too deep]"
-    ===================  ===============================================
-    """
-    kind = type(value)
-    if kind is str:
-        return value if value.isascii() else clean_str(value)
-    if kind is bool or value is None:
-        return value
-    if kind is int:
-        return value if _INT64_MIN <= value <= _INT64_MAX else str(value)
-    if kind is float:
-        return _float(value)
-    if depth >= MAX_NESTING:
-        return NESTING_MARKER
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return [json_value(item, depth + 1) for item in value]
-    if isinstance(value, Mapping):
-        return {clean_str(str(k)): json_value(v, depth + 1) for k, v in value.items()}
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return base64.b64encode(bytes(value)).decode("ascii")
-    # Subclasses of the scalar types, then anything else.
-    if isinstance(value, bool):
-        return bool(value)
-    if isinstance(value, int):
-        return json_value(int(value), depth)
-    if isinstance(value, float):
-        return _float(float(value))
-    if isinstance(value, str):
-        return clean_str(str.__str__(value))
-    try:
-        return clean_str(str(value))
-    except Exception:  # a broken __str__ must not break the export
-        return f"<unprintable {kind.__name__}>"
 
 
 def annotation_key(key: str) -> str:
@@ -140,7 +59,7 @@ def annotation_value(value: Any) -> Any:
     if kind is bool:
         return value
     if kind is int:
-        return value if _INT64_MIN <= value <= _INT64_MAX else _NOT_SCALAR
+        return value if INT64_MIN <= value <= INT64_MAX else _NOT_SCALAR
     if kind is float:
         return value if math.isfinite(value) else _NOT_SCALAR
     return _NOT_SCALAR
@@ -224,7 +143,7 @@ def _metadata_only(
                 return None
             if not value.isascii():
                 value = clean_str(value)
-        elif kind is not bool and not (kind is int and _INT64_MIN <= value <= _INT64_MAX):
+        elif kind is not bool and not (kind is int and INT64_MIN <= value <= INT64_MAX):
             value = json_value(value)
         default[key] = value
     return default

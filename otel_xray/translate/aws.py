@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Mapping, Optional, Set
 
-from .attributes import clean_str
+from ..values import clean_str
 
 __all__ = ["resource_aws_block", "add_span_aws_fields", "SPAN_AWS_KEYS"]
 

@@ -13,7 +13,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Set, Tuple
 from opentelemetry.trace import StatusCode
 
 from ..ids import new_segment_id
-from .attributes import clean_str
+from ..values import clean_str
 from .http import status_code
 from .stacktrace import parse_stacktrace
 

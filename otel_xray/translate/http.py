@@ -10,7 +10,7 @@ import ipaddress
 import socket
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Set, Tuple
 
-from .attributes import clean_str
+from ..values import clean_str
 from .messaging import received_payload_size
 
 __all__ = ["make_http", "MAX_HTTP_STRING_CHARS"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Dict, List, Optional, Sequence
 
 from ..ids import segment_id, xray_trace_id
-from .attributes import json_value
+from ..values import json_value
 
 __all__ = ["MAX_LINKS", "make_links"]
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Tuple
 
-from .attributes import RESOURCE_PREFIX, json_value
+from ..values import json_value
+from .attributes import RESOURCE_PREFIX
 from .aws import resource_aws_block
 from .origin import origin
 

@@ -17,7 +17,8 @@ from opentelemetry.trace import SpanKind
 
 from .._sdk import span_attributes, span_events, span_has_links
 from ..ids import segment_id, xray_trace_id
-from .attributes import clean_str, split_attributes
+from ..values import clean_str
+from .attributes import split_attributes
 from .aws import add_span_aws_fields
 from .cause import error_flags, make_cause
 from .http import make_http

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, Mapping, Optional, Set
 
-from .attributes import clean_str
+from ..values import clean_str
 
 __all__ = ["SQL_SYSTEMS", "make_sql"]
 

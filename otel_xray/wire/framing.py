@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
-from ..translate.attributes import json_value
+from ..values import json_value
 
 __all__ = [
     "HEADER",
