@@ -431,6 +431,12 @@
     const width = 300, height = 110, pad = 18;
     const svg = s("svg", { className: "histogram", viewBox: "0 0 " + width + " " + height, width: width, height: height, role: "img", "aria-label": "response time histogram" });
     if (!entries || !entries.length) { svg.appendChild(s("text", { x: 10, y: 20 }, "no completed requests")); return svg; }
+    // Buckets are four per decade (10^(k/4) seconds): show the empty ones between the first and the last.
+    const step = (v) => Math.round(4 * Math.log10(v));
+    const counts = new Map(entries.map((e) => [step(e.Value), e.Count]));
+    const first = step(entries[0].Value), last = step(entries[entries.length - 1].Value);
+    entries = [];
+    for (let k = first; k <= last; k++) entries.push({ Value: Math.pow(10, k / 4), Count: counts.get(k) || 0 });
     const max = Math.max(...entries.map((e) => e.Count));
     const barW = (width - 2 * pad) / entries.length;
     entries.forEach((e, i) => {
@@ -447,7 +453,7 @@
     const panel = h("div", { className: "panel", id: "map-detail" }, h("h3", {}, title), h("p", { className: "muted" }, kind));
     if (stats) {
       panel.appendChild(kv([["Requests", String(stats.TotalCount)],
-        ["Per minute", (stats.TotalCount / Math.max(minutes, 1 / 60)).toFixed(1)],
+        ["Per minute", (stats.TotalCount / minutes).toFixed(1)],
         ["Average", ms(stats.TotalCount ? stats.TotalResponseTime / stats.TotalCount : 0)],
         ["OK", String(stats.OkCount)], ["Errors (4xx)", String(stats.ErrorStatistics.OtherCount)],
         ["Throttles (429)", String(stats.ErrorStatistics.ThrottleCount)], ["Faults (5xx)", String(stats.FaultStatistics.TotalCount)]]));
@@ -471,7 +477,8 @@
     if (!services.length) { view.appendChild(h("div", { className: "panel", id: "map-empty" }, "No traces in this time range.")); return; }
     const firstTime = Math.min(...services.filter((n) => n.StartTime).map((n) => n.StartTime));
     const lastTime = Math.max(...services.filter((n) => n.EndTime).map((n) => n.EndTime));
-    const minutes = Math.max((lastTime - firstTime) / 60, 1 / 60);
+    const windowSeconds = Number(windowSelect.value);
+    const minutes = windowSeconds ? windowSeconds / 60 : Math.max((lastTime - firstTime) / 60, 1);
     const { coords, width, height } = layout(services);
     const byId = new Map(services.map((n) => [n.ReferenceId, n]));
     const svg = s("svg", { className: "map", id: "service-map", viewBox: "0 0 " + width + " " + height, role: "img", "aria-label": "service map" });
@@ -511,7 +518,7 @@
         ring(c.x, c.y, R, stats),
         s("text", { x: c.x, y: c.y + R + 13, "text-anchor": "middle", className: "label" }, n.Name.length > 28 ? n.Name.slice(0, 27) + "\u2026" : n.Name),
         s("text", { x: c.x, y: c.y + R + 25, "text-anchor": "middle", className: "sub" }, [avg, rate].filter(Boolean).join(" \u00b7 ")),
-        s("text", { x: c.x, y: c.y + 4, "text-anchor": "middle", className: "sub" }, n.Type === "client" ? "client" : (n.Type || "").replace(/^AWS::/, "").slice(0, 14)),
+        s("text", { x: c.x, y: c.y + 4, "text-anchor": "middle", className: "sub" }, (n.Type || "").split("::").pop().slice(0, 8)),
         s("title", {}, n.Name + (n.Type ? " (" + n.Type + ")" : "")));
       const filter = n.Type === "client" ? "" : "service(id(name: " + quote(n.Name) + (n.Type ? ", type: " + quote(n.Type) : "") + "))";
       g.addEventListener("click", () => select(g, statsPanel(n.Name, text(n.Type) || "service", stats, n.ResponseTimeHistogram, minutes, filter)));
