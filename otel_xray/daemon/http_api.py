@@ -126,7 +126,12 @@ class _Handler(BaseHTTPRequestHandler):
     def _host_allowed(self) -> bool:
         if self.server.allow_remote or is_loopback_host(self.headers.get("Host")):
             return True
-        self._error(ApiError("the Host header must name a loopback address", "AccessDeniedException", 403))
+        self.close_connection = True
+        message = "the Host header must name a loopback address"
+        if self.command == "POST":
+            self._error(ApiError(message, "AccessDeniedException", 403))
+        else:  # a page, as a browser shows it
+            self._send(403, (message + "\n").encode(), "text/plain; charset=utf-8")
         return False
 
     def _same_origin(self) -> bool:

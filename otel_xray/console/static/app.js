@@ -502,6 +502,7 @@
         const target = byId.get(e.ReferenceId);
         const g = s("g", { className: "edge", "data-source": n.Name, "data-destination": target ? target.Name : "" },
           s("line", { x1: a.x + dx / len * R, y1: a.y + dy / len * R, x2: b.x - dx / len * (R + 4), y2: b.y - dy / len * (R + 4), "marker-end": "url(#arrow)" }),
+          s("line", { className: "hit", x1: a.x, y1: a.y, x2: b.x, y2: b.y }),
           s("title", {}, n.Name + " \u2192 " + (target ? target.Name : "?")));
         g.addEventListener("click", () => select(g, statsPanel(n.Name + " \u2192 " + (target ? target.Name : "?"), "edge", e.SummaryStatistics,
           e.ResponseTimeHistogram, minutes, "edge(" + quote(n.Name) + ", " + quote(target ? target.Name : "") + ")")));
