@@ -42,6 +42,14 @@ def edges(store):
     }
 
 
+def assert_rollups_match(store):
+    """The per-minute sums the service map reads agree with the per-trace rows."""
+    for table in ("graph_nodes", "graph_edges"):
+        rows = store.query(f"SELECT count(*) AS n, total(fault) AS f FROM {table}")[0]
+        sums = store.query(f"SELECT total(total) AS n, total(faults) AS f FROM {table}_minutes")[0]
+        assert (sums["n"], sums["f"]) == (rows["n"], rows["f"]), table
+
+
 def test_a_subsegment_sent_on_its_own_joins_its_trace_and_its_segment(store):
     trace = trace_id(1)
     start = time.time() - 1
@@ -69,6 +77,7 @@ def test_an_in_progress_document_is_replaced_by_its_completed_version_never_the_
     assert len(stored) == 1 and stored[0].document == done
     row = store.query("SELECT in_progress, fault, http_status FROM traces WHERE trace_id = ?", (trace,))[0]
     assert row == {"in_progress": 0, "fault": 1, "http_status": 500}
+    assert_rollups_match(store)
 
 
 def test_in_progress_then_completed_in_separate_batches(store):
@@ -111,6 +120,7 @@ def test_retention_by_count_deletes_the_oldest_traces_and_everything_derived(tmp
             left = {r["trace_id"] for r in store.query(f"SELECT DISTINCT trace_id FROM {table}")}
             assert left <= set(kept), table
         assert store.stats().deleted_traces == 2
+        assert_rollups_match(store)
 
 
 def test_retention_by_age_runs_in_the_writer_without_being_asked(tmp_path):

@@ -5,7 +5,9 @@ Nodes are the store's (name, type) pairs: a segment's name and origin, the
 ``aws`` subsegments that no traced segment answered. Statistics count each
 trace's contributions (see :mod:`.store`): for a node, its segments' (or
 inferred subsegments') own times and flags; for an edge, the caller's view.
-Response times fall into logarithmic buckets (four per decade); a histogram
+The window is read in whole minutes (per-minute sums kept by the store), so
+a node's ``StartTime``/``EndTime`` are minute boundaries. Response times fall
+into logarithmic buckets (four per decade); a histogram
 entry ``{"Value": v, "Count": n}`` counts the times up to ``v`` seconds and
 above the previous entry's value.
 """
@@ -14,26 +16,18 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional, Tuple
 
-from .store import TraceStore
+from .store import HISTOGRAM_BOUNDS, TraceStore
 
 __all__ = ["service_graph", "HISTOGRAM_BOUNDS"]
 
-# 0.1 ms .. 100 s, four buckets per decade; beyond the last, one more bucket.
-HISTOGRAM_BOUNDS: Tuple[float, ...] = tuple(
-    round(10 ** (exponent / 4), 10) for exponent in range(-16, 9)
-)
-_BUCKET = "CASE WHEN {rt} IS NULL THEN NULL " + " ".join(
-    f"WHEN {{rt}} <= {bound!r} THEN {index}" for index, bound in enumerate(HISTOGRAM_BOUNDS)
-) + f" ELSE {len(HISTOGRAM_BOUNDS)} END"
 _STATS = (
-    "count(*) AS total, sum(fault) AS faults, sum(fault = 0 AND throttle = 1) AS throttles, "
-    "sum(fault = 0 AND throttle = 0 AND error = 1) AS errors, total(response_time) AS time_sum, "
-    "min(start_time) AS first, max(start_time + COALESCE(response_time, 0)) AS last"
+    "sum(total) AS total, sum(faults) AS faults, sum(throttles) AS throttles, sum(errors) AS errors, "
+    "sum(time_sum) AS time_sum, min(minute) * 60 AS first, (max(minute) + 1) * 60 AS last"
 )
 
 
 def _bucket_value(bucket: Optional[int]) -> Optional[float]:
-    if bucket is None:
+    if bucket is None or bucket < 0:  # in progress: no response time yet
         return None
     if bucket < len(HISTOGRAM_BOUNDS):
         return HISTOGRAM_BOUNDS[bucket]
@@ -84,15 +78,16 @@ class _Stats:
 
 def service_graph(store: TraceStore, start: float, end: float) -> Dict[str, Any]:
     """``GetServiceGraph``'s answer for traces whose segments started in ``[start, end]``."""
+    window = (int(start // 60), int(end // 60))
     node_rows = store.query(
-        f"SELECT node_id, {_BUCKET.format(rt='response_time')} AS bucket, {_STATS} FROM graph_nodes "
-        "WHERE start_time >= ? AND start_time <= ? GROUP BY node_id, bucket",
-        (start, end),
+        f"SELECT node_id, bucket, {_STATS} FROM graph_nodes_minutes "
+        "WHERE minute >= ? AND minute <= ? GROUP BY node_id, bucket HAVING sum(total) > 0",
+        window,
     )
     edge_rows = store.query(
-        f"SELECT source, destination, {_BUCKET.format(rt='response_time')} AS bucket, {_STATS} FROM graph_edges "
-        "WHERE start_time >= ? AND start_time <= ? GROUP BY source, destination, bucket",
-        (start, end),
+        f"SELECT source, destination, bucket, {_STATS} FROM graph_edges_minutes "
+        "WHERE minute >= ? AND minute <= ? GROUP BY source, destination, bucket HAVING sum(total) > 0",
+        window,
     )
     nodes: Dict[int, _Stats] = {}
     for row in node_rows:

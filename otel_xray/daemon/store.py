@@ -63,6 +63,61 @@ _RETENTION_EVERY = 1.0  # seconds between retention passes
 _RETRY_AFTER = 0.5  # seconds between attempts while the database cannot be written
 _INT64 = 2**63
 
+
+
+# Per-minute sums of graph_nodes and graph_edges, kept exact by triggers (rows are only ever inserted
+# and deleted), so that the service map over any window reads a few thousand rows, not every trace's.
+# Buckets: response times in logarithmic buckets, four per decade from 0.1 ms (index 0) to 100 s;
+# -1 for documents still in progress.
+HISTOGRAM_BOUNDS: Tuple[float, ...] = tuple(round(10 ** (exponent / 4), 10) for exponent in range(-16, 9))
+
+
+def _bucket_sql(column: str) -> str:
+    cases = " ".join(f"WHEN {column} <= {bound!r} THEN {index}" for index, bound in enumerate(HISTOGRAM_BOUNDS))
+    return f"(CASE WHEN {column} IS NULL THEN -1 {cases} ELSE {len(HISTOGRAM_BOUNDS)} END)"
+
+
+def _rollup_sql(table: str, keys: Tuple[str, ...]) -> str:
+    key_columns = ", ".join(keys)
+    key_types = ", ".join(f"{k} INTEGER NOT NULL" for k in keys)
+    rollup = f"{table}_minutes"
+
+    def values(row: str) -> str:
+        return (
+            f"CAST(COALESCE({row}.start_time, 0) / 60 AS INTEGER), {', '.join(f'{row}.{k}' for k in keys)}, "
+            f"{_bucket_sql(f'{row}.response_time')}"
+        )
+
+    match = " AND ".join(
+        [f"minute = CAST(COALESCE(old.start_time, 0) / 60 AS INTEGER)"]
+        + [f"{k} = old.{k}" for k in keys]
+        + [f"bucket = {_bucket_sql('old.response_time')}"]
+    )
+    return f"""
+CREATE TABLE IF NOT EXISTS {rollup} (
+    minute INTEGER NOT NULL, {key_types}, bucket INTEGER NOT NULL, total INTEGER NOT NULL,
+    faults INTEGER NOT NULL, throttles INTEGER NOT NULL, errors INTEGER NOT NULL, time_sum REAL NOT NULL,
+    PRIMARY KEY (minute, {key_columns}, bucket)
+) WITHOUT ROWID;
+CREATE TRIGGER IF NOT EXISTS {table}_added AFTER INSERT ON {table} BEGIN
+    INSERT INTO {rollup} VALUES ({values('new')}, 1, new.fault, new.fault = 0 AND new.throttle = 1,
+        new.fault = 0 AND new.throttle = 0 AND new.error = 1, COALESCE(new.response_time, 0))
+    ON CONFLICT DO UPDATE SET total = total + 1, faults = faults + excluded.faults,
+        throttles = throttles + excluded.throttles, errors = errors + excluded.errors,
+        time_sum = time_sum + excluded.time_sum;
+END;
+CREATE TRIGGER IF NOT EXISTS {table}_removed AFTER DELETE ON {table} BEGIN
+    UPDATE {rollup} SET total = total - 1, faults = faults - old.fault,
+        throttles = throttles - (old.fault = 0 AND old.throttle = 1),
+        errors = errors - (old.fault = 0 AND old.throttle = 0 AND old.error = 1),
+        time_sum = time_sum - COALESCE(old.response_time, 0)
+    WHERE {match};
+END;
+"""
+
+
+_ROLLUPS = _rollup_sql("graph_nodes", ("node_id",)) + _rollup_sql("graph_edges", ("source", "destination"))
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (
     trace_id TEXT NOT NULL, id TEXT NOT NULL, parent_id TEXT, is_segment INTEGER NOT NULL,
@@ -110,16 +165,13 @@ CREATE TABLE IF NOT EXISTS graph_nodes (
     fault INTEGER NOT NULL, error INTEGER NOT NULL, throttle INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS graph_nodes_trace ON graph_nodes (trace_id);
-CREATE INDEX IF NOT EXISTS graph_nodes_time ON graph_nodes (node_id, start_time, response_time, fault, error, throttle);
 CREATE TABLE IF NOT EXISTS graph_edges (
     trace_id TEXT NOT NULL, source INTEGER NOT NULL, destination INTEGER NOT NULL, start_time REAL,
     response_time REAL, fault INTEGER NOT NULL, error INTEGER NOT NULL, throttle INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS graph_edges_trace ON graph_edges (trace_id);
-CREATE INDEX IF NOT EXISTS graph_edges_time ON graph_edges (source, destination, start_time, response_time, fault, error, throttle);
 INSERT OR IGNORE INTO nodes (name, type) VALUES ('client', 'client');
-"""
-
+""" + _ROLLUPS
 _INSERT_DOCUMENT = """
 INSERT INTO documents (trace_id, id, parent_id, is_segment, name, origin, start_time, end_time, in_progress,
     fault, error, throttle, http_method, http_url, http_status, user_agent, client_ip, user,
