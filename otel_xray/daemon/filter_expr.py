@@ -398,6 +398,7 @@ def _to_sql(node: Node, params: List[Any]) -> str:
     if node.field == "annotation":
         params.append(node.key)
         value = node.value
+        compared: Any
         if isinstance(value, bool):
             kind, compared = "b", int(value)
         elif isinstance(value, str):
@@ -405,7 +406,7 @@ def _to_sql(node: Node, params: List[Any]) -> str:
         else:
             kind, compared = "n", value
         if node.op in _STRING_OPS[2:]:
-            test = _string_test("a.value", node.op, compared, params)
+            test = _string_test("a.value", node.op, str(compared), params)
         else:
             params.append(compared)
             test = f"a.value {'<>' if node.op == '!=' else node.op} ?"

@@ -27,6 +27,7 @@ and what does not fit is counted as dropped, never silently.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -396,11 +397,11 @@ def _add_rows(item: _Item, batch: int, rows: _Rows) -> None:
     trace_id, doc_id = _document_key(doc)
     body = item.body if item.body is not None else _dumps(item.document)
     if not doc_id:  # not addressable: keyed by content so that a resend is still a duplicate
-        doc_id = f"~{abs(hash(body)) & 0xFFFFFFFFFFFF:012x}"
+        doc_id = "~" + hashlib.sha1(body.encode("utf-8", "replace")).hexdigest()[:16]
     is_segment = doc.get("type") != "subsegment"
-    http = doc.get("http") if isinstance(doc.get("http"), dict) else {}
-    request = http.get("request") if isinstance(http.get("request"), dict) else {}
-    response = http.get("response") if isinstance(http.get("response"), dict) else {}
+    http: Dict[str, Any] = doc["http"] if isinstance(doc.get("http"), dict) else {}
+    request: Dict[str, Any] = http["request"] if isinstance(http.get("request"), dict) else {}
+    response: Dict[str, Any] = http["response"] if isinstance(http.get("response"), dict) else {}
     status = response.get("status")
     start, end = _num(doc.get("start_time")), _num(doc.get("end_time"))
     verdict = item.verdict
