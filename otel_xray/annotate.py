@@ -60,12 +60,8 @@ _installed = False
 _warned_not_installed = False
 
 
-def _starts_segment(span: Any) -> bool:
-    parent = getattr(span, "parent", None)
-    if parent is None or not parent.span_id or parent.is_remote:
-        return True
-    kind = getattr(span, "kind", None)
-    return kind is SpanKind.SERVER or kind is SpanKind.CONSUMER
+# SERVER and CONSUMER spans start segments wherever they are (the translator's rule).
+_SEGMENT_KINDS = frozenset((SpanKind.SERVER, SpanKind.CONSUMER))
 
 
 class LocalRootSpanProcessor(SpanProcessor):
@@ -80,14 +76,13 @@ class LocalRootSpanProcessor(SpanProcessor):
         _installed = True
 
     def on_start(self, span: Any, parent_context: Any = None) -> None:
-        span_id = span.context.span_id
-        if _starts_segment(span):
-            _ROOTS[span_id] = span
+        parent = span.parent
+        if parent is None or parent.is_remote or span.kind in _SEGMENT_KINDS:
+            _ROOTS[span.context.span_id] = span
             return
-        root = _ROOTS.get(span.parent.span_id)
         # A parent we never saw start (another provider, or started before
         # this processor was added) is the best root we know.
-        _ROOTS[span_id] = span if root is None else root
+        _ROOTS[span.context.span_id] = _ROOTS.get(parent.span_id, span)
 
     def on_end(self, span: ReadableSpan) -> None:
         _ROOTS.pop(span.context.span_id, None)

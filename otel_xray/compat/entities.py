@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional
 from opentelemetry.trace import Status, StatusCode
 
 from ..annotate import ANNOTATIONS_ATTRIBUTE, METADATA_PREFIX, add_annotation_keys, merge_metadata
+from .._sdk import span_attributes
 from ..ids import segment_id, xray_trace_id
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -148,6 +149,7 @@ class Entity:
         "_x_forwarded_for",
         "_token",
         "_parent_entity",
+        "_dirty",
         "_closed",
         "namespace",
     )
@@ -176,6 +178,7 @@ class Entity:
         self._x_forwarded_for = False
         self._token = token
         self._parent_entity: Optional[Entity] = None
+        self._dirty = False
         self._closed = False
         self.namespace = namespace
 
@@ -271,12 +274,16 @@ class Entity:
         if _VALID_ANNOTATION_KEY(key) is None:
             _logger.warning("ignoring annnotation with unsupported characters in key: '%s'.", key)
             return
+        if self._owned:
+            # Written with the key list in one call when the span ends.
+            if key not in self._annotations:
+                self._pending_keys.append(key)
+            self._annotations[key] = value
+            self._dirty = True
+            return
         self.span.set_attribute(key, value)
-        if key not in self._annotations:
-            self._pending_keys.append(key)
+        add_annotation_keys(self.span, (key,))
         self._annotations[key] = value
-        if not self._owned:
-            self.flush()
 
     def put_metadata(self, key: Any, value: Any, namespace: str = "default") -> None:
         """Unindexed data, grouped by namespace (a string not starting with ``AWS.``)."""
@@ -294,14 +301,23 @@ class Entity:
         values[key] = value
         if namespace not in self._dirty_namespaces:
             self._dirty_namespaces.append(namespace)
+        self._dirty = True
         if not self._owned:
             self.flush()
 
     def flush(self) -> None:
-        """Write the gathered annotation list and metadata to the span (done when an owned span ends)."""
+        """Write what was gathered to the span (done when an owned span ends)."""
+        self._dirty = False
         span = self.span
         if self._pending_keys:
-            add_annotation_keys(span, self._pending_keys)
+            attributes: Dict[str, Any] = dict(self._annotations) if self._owned else {}
+            listed = span_attributes(span).get(ANNOTATIONS_ATTRIBUTE)
+            if listed:  # otel_xray.annotate() or another handle listed keys too
+                present = set(listed)
+                attributes[ANNOTATIONS_ATTRIBUTE] = list(listed) + [k for k in self._pending_keys if k not in present]
+            else:
+                attributes[ANNOTATIONS_ATTRIBUTE] = self._pending_keys
+            span.set_attributes(attributes)
             self._pending_keys = []
         if self._dirty_namespaces:
             for namespace in self._dirty_namespaces:
@@ -321,6 +337,7 @@ class Entity:
             return
         if key == "client_ip":
             self._client_ip = str(value)
+            self._dirty = True
             if not self._owned:
                 self.flush()
             return
@@ -410,7 +427,8 @@ class Entity:
             return
         self._closed = True
         if self._recording:
-            self.flush()
+            if self._dirty:
+                self.flush()
             self.span.end(end_time=int(end_time * 1e9) if end_time else None)
 
     def serialize(self) -> str:

@@ -30,6 +30,8 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.sampling import ALWAYS_ON, Decision, ParentBased, Sampler, SamplingResult
 
+from opentelemetry.trace import get_current_span
+
 from ..config import DaemonAddress
 
 __all__ = [
@@ -123,13 +125,21 @@ class CompatSampler(Sampler):
     decide as for a new trace (the SDK's middlewares do the same).
     """
 
-    def __init__(self, delegate: Sampler, root: Sampler) -> None:
+    def __init__(self, delegate: Sampler, root: Sampler, parent_based: bool = False) -> None:
         self._delegate = delegate
         self._root = root
+        # The delegate follows a local parent's decision: decide that here, without the call chain.
+        self._parent_based = parent_based
 
     def should_sample(self, parent_context: Any, trace_id: int, name: str, kind: Any = None, attributes: Any = None, links: Any = None, trace_state: Any = None) -> SamplingResult:
         forced = FORCED_DECISION.get()
         if forced is None:
+            if self._parent_based:
+                parent = get_current_span(parent_context).get_span_context()
+                if parent.is_valid and not parent.is_remote:
+                    if parent.trace_flags.sampled:
+                        return SamplingResult(Decision.RECORD_AND_SAMPLE, attributes, parent.trace_state)
+                    return SamplingResult(Decision.DROP, None, parent.trace_state)
             return self._delegate.should_sample(parent_context, trace_id, name, kind, attributes, links, trace_state)
         if forced == SAMPLE:
             return SamplingResult(Decision.RECORD_AND_SAMPLE, attributes, trace_state)
@@ -189,10 +199,13 @@ def build_provider(
 
     resource = make_resource(service, plugins, lambda_resource_attributes() if in_lambda else None)
     if sampler is not None:  # an OpenTelemetry sampler given to configure(sampler=...)
-        chosen, root = sampler, sampler
+        chosen, root, parent_based = sampler, sampler, False
     else:
         chosen, root = make_sampler(sampling, sampling_rules, daemon, resource, in_lambda)
-    provider = TracerProvider(resource=resource, sampler=CompatSampler(chosen, root), id_generator=XRayIdGenerator())
+        parent_based = True  # parent-based always-on, or the X-Ray rules sampler (parent-based too)
+    provider = TracerProvider(
+        resource=resource, sampler=CompatSampler(chosen, root, parent_based), id_generator=XRayIdGenerator()
+    )
     install_local_root_tracking(provider)
     exporter = XRaySpanExporter(endpoint=str(daemon) if daemon is not None else None)
     # In Lambda the process may be frozen right after the handler returns: send as

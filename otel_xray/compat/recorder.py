@@ -541,9 +541,8 @@ class AWSXRayRecorder:
 
     def _begin_subsegment(self, name: str, namespace: str) -> Optional[Subsegment]:
         tracer = self._tracer or self._ensure()
-        parent_context = None
-        current = trace.get_current_span().get_span_context()
-        parent_entity = _OPEN.get(current.span_id)
+        parent_context = context_api.get_current()
+        current = trace.get_current_span(parent_context).get_span_context()
         if not current.is_valid:
             lambda_parent = self._lambda_parent() if self.in_lambda else None
             if lambda_parent is None:
@@ -553,16 +552,16 @@ class AWSXRayRecorder:
                 self._missing("begin_subsegment")
                 _logger.debug("No segment found, cannot begin subsegment %s.", name)
                 return None
-            parent_context = trace.set_span_in_context(NonRecordingSpan(lambda_parent))
+            parent_context = trace.set_span_in_context(NonRecordingSpan(lambda_parent), parent_context)
         if namespace == "local":
             span = tracer.start_span(name, context=parent_context)
         elif namespace == "aws":
             span = tracer.start_span(name, context=parent_context, kind=SpanKind.CLIENT, attributes={"rpc.system": "aws-api"})
         else:
             span = tracer.start_span(name, context=parent_context, kind=SpanKind.CLIENT)
-        token = context_api.attach(trace.set_span_in_context(span))
+        token = context_api.attach(trace.set_span_in_context(span, parent_context))
         entity = Subsegment(self, span, name, True, token, namespace)
-        entity._parent_entity = parent_entity
+        entity._parent_entity = _OPEN.get(current.span_id)
         _OPEN[span.get_span_context().span_id] = entity
         return entity
 
@@ -614,28 +613,18 @@ class AWSXRayRecorder:
         """End ``entity``: first the entities of this layer opened inside it here, innermost first."""
         if entity._closed:
             return
+        span = entity.span
+        current = trace.get_current_span()
         for _ in range(10_000):
-            current = trace.get_current_span()
-            if current is entity.span:
+            if current is span:
                 break
             inner = _OPEN.get(current.get_span_context().span_id)
             if inner is None or inner is entity:
                 break
             _logger.debug("otel_xray.compat: ending %r, still open inside %r", inner.name, entity.name)
-            self._close_one(inner, None)
-        self._close_one(entity, end_time)
-
-    @staticmethod
-    def _close_one(entity: Entity, end_time: Optional[float]) -> None:
-        span = entity.span
-        _OPEN.pop(span.get_span_context().span_id, None)
-        entity._finish(end_time)
-        token = entity._token
-        if token is not None:
-            entity._token = None
-            # Detach only where it was attached and innermost; anything else would corrupt the context.
-            if trace.get_current_span() is span:
-                context_api.detach(token)
+            _close_one(inner, None, True)
+            current = trace.get_current_span()
+        _close_one(entity, end_time, current is span)
 
     # ------------------------------------------------ context managers etc.
     def in_segment(self, name: Optional[str] = None, **segment_kwargs: Any) -> "SegmentContextManager":
@@ -710,16 +699,20 @@ class AWSXRayRecorder:
                 self._end_entity(subsegment, end_time)
 
     # ------------------------------------------------- entity-level helpers
+    def _current_entity(self) -> Optional[Entity]:
+        entity = _OPEN.get(trace.get_current_span().get_span_context().span_id)
+        return entity if entity is not None else self.get_trace_entity()
+
     def put_annotation(self, key: str, value: Any) -> None:
         """Annotate the current entity (the current subsegment, else the segment)."""
-        entity = self.get_trace_entity()
-        if entity is not None and entity.sampled:
+        entity = self._current_entity()
+        if entity is not None:
             entity.put_annotation(key, value)
 
     def put_metadata(self, key: Any, value: Any, namespace: str = "default") -> None:
         """Metadata on the current entity."""
-        entity = self.get_trace_entity()
-        if entity is not None and entity.sampled:
+        entity = self._current_entity()
+        if entity is not None:
             entity.put_metadata(key, value, namespace)
 
     def is_sampled(self) -> bool:
@@ -750,6 +743,18 @@ class AWSXRayRecorder:
 
     def stream_subsegments(self) -> None:
         """Nothing to do: spans are exported as they end."""
+
+
+def _close_one(entity: Entity, end_time: Optional[float], innermost: bool) -> None:
+    span = entity.span
+    _OPEN.pop(span.get_span_context().span_id, None)
+    entity._finish(end_time)
+    token = entity._token
+    if token is not None:
+        entity._token = None
+        # Detach only where it was attached and innermost; anything else would corrupt the context.
+        if innermost:
+            context_api.detach(token)
 
 
 def _parent_is_remote(span: Any) -> bool:
