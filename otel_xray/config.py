@@ -277,7 +277,7 @@ def xray_sdk_context_missing(code: Optional[str] = None, environ: Optional[Mappi
     ``IGNORE_ERROR`` is ignored (the next source is used), as in the SDK.
     """
     env = os.environ if environ is None else environ
-    problems = []
+    problems: list = []
     candidates = ((env.get(AWS_XRAY_CONTEXT_MISSING), AWS_XRAY_CONTEXT_MISSING), (code, "code"))
     for value, source in candidates:
         if not value:

@@ -204,9 +204,9 @@ def _capture_functions(module: Any) -> None:
     for name, member in inspect.getmembers(module, inspect.isfunction):
         if member.__module__ == module.__name__:
             wrap(module, name, member)
-    for _, member in inspect.getmembers(module, inspect.isclass):
-        if member.__module__ == module.__name__:
-            patch_class(member)
+    for _, cls in inspect.getmembers(module, inspect.isclass):
+        if cls.__module__ == module.__name__:
+            patch_class(cls)
 
 
 def _patch_local_module(module: str, patterns: List["re.Pattern[str]"]) -> None:

@@ -162,7 +162,7 @@ def make_sampler(
         # In Lambda the function's own decision, in _X_AMZN_TRACE_ID, rules (the parent-based part).
         return always, ALWAYS_ON
     try:
-        from ..sampling import XRayRemoteSampler  # type: ignore[attr-defined]
+        from ..sampling import XRayRemoteSampler  # type: ignore[import-not-found,attr-defined,unused-ignore]
     except ImportError:
         if not _sampler_notice:
             _sampler_notice = True

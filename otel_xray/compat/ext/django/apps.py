@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any, List
 
-from django.apps import AppConfig
+from django.apps import AppConfig  # type: ignore[import-untyped,unused-ignore]
 
 from ...exceptions import SegmentNameMissingException
 
@@ -24,12 +24,12 @@ def instrumented() -> bool:
     return _instrumented
 
 
-class XRayConfig(AppConfig):
+class XRayConfig(AppConfig):  # type: ignore[misc,unused-ignore]
     name = "otel_xray.compat.ext.django"
 
     def ready(self) -> None:
         global _instrumented
-        from django.conf import settings as django_settings
+        from django.conf import settings as django_settings  # type: ignore[import-untyped,unused-ignore]
 
         from ... import patch, xray_recorder
         from ..util import naming_hook

@@ -30,7 +30,7 @@ XRAY_NAMESPACE = "XRAY_RECORDER"
 class XRaySettings:
     def __init__(self, user_settings: Optional[Dict[str, Any]] = None) -> None:
         if user_settings is None:
-            from django.conf import settings as django_settings
+            from django.conf import settings as django_settings  # type: ignore[import-untyped,unused-ignore]
 
             user_settings = getattr(django_settings, XRAY_NAMESPACE, {}) or {}
         self.user_settings = user_settings
