@@ -413,6 +413,17 @@ def main(argv=None) -> int:
     base = rows[0][1]
     for name, ms, loaded in rows:
         print(f"  {name:75s} {ms:7.1f} ms  {ms / base:.2f}x plain SDK{'  (protobuf loaded)' if loaded else ''}")
+    try:
+        from . import compat
+    except ImportError:
+        pass
+    else:
+        try:
+            result = compat.measure(repeats=3, rounds=5) if args.quick else compat.measure()
+        except ImportError as missing:  # aws-xray-sdk is in the bench extra
+            print(f"\notel_xray.compat vs aws-xray-sdk: skipped ({missing})")
+        else:
+            print_table("otel_xray.compat vs aws-xray-sdk: per decorated call (python -m benchmarks.compat)", compat.rows(result))
     return 0
 
 

@@ -210,3 +210,99 @@ def exporter_settings(
         lambda_mode=bool(env.get(AWS_LAMBDA_FUNCTION_NAME, "").strip()),
         keep_url_query=query_choice.lower() == "keep",
     )
+
+
+# ---------------------------------------------------------------------------
+# aws-xray-sdk's own variables, for otel_xray.compat. The SDK's precedence is
+# the reverse of the exporter's: a variable that is set beats the value given
+# in code (``configure(service=...)``), and the code beats the default.
+
+AWS_XRAY_TRACING_NAME = "AWS_XRAY_TRACING_NAME"
+AWS_XRAY_SDK_ENABLED = "AWS_XRAY_SDK_ENABLED"
+AWS_XRAY_CONTEXT_MISSING = "AWS_XRAY_CONTEXT_MISSING"
+CONTEXT_MISSING_CHOICES = ("RUNTIME_ERROR", "LOG_ERROR", "IGNORE_ERROR")
+DEFAULT_CONTEXT_MISSING = "LOG_ERROR"
+_SDK_TRUE = ("y", "yes", "t", "true", "on", "1")
+_SDK_FALSE = ("n", "no", "f", "false", "off", "0")
+
+
+class XRaySdkSetting(NamedTuple):
+    """A resolved aws-xray-sdk setting, where it came from, and why a given value was not used."""
+
+    value: object
+    source: str  # the variable's name, "code" or "default"
+    problem: Optional[str] = None
+
+
+def xray_sdk_tracing_name(code: Optional[str] = None, environ: Optional[Mapping[str, str]] = None) -> XRaySdkSetting:
+    """The default segment name: ``AWS_XRAY_TRACING_NAME``, else ``code``, else ``None``."""
+    env = os.environ if environ is None else environ
+    if env.get(AWS_XRAY_TRACING_NAME):
+        return XRaySdkSetting(env[AWS_XRAY_TRACING_NAME], AWS_XRAY_TRACING_NAME)
+    if code:
+        return XRaySdkSetting(code, "code")
+    return XRaySdkSetting(None, "default")
+
+
+def xray_sdk_enabled(code: Optional[bool] = None, environ: Optional[Mapping[str, str]] = None) -> XRaySdkSetting:
+    """Whether tracing is on: ``AWS_XRAY_SDK_ENABLED`` when set, else ``code``, else on.
+
+    As in the SDK, the variable takes true/false words (``y``, ``yes``, ``t``,
+    ``true``, ``on``, ``1`` and their negatives, any case); any other value
+    means enabled and is reported as a problem.
+    """
+    env = os.environ if environ is None else environ
+    if AWS_XRAY_SDK_ENABLED in env:
+        text = env[AWS_XRAY_SDK_ENABLED].strip().lower()
+        if text in _SDK_TRUE:
+            return XRaySdkSetting(True, AWS_XRAY_SDK_ENABLED)
+        if text in _SDK_FALSE:
+            return XRaySdkSetting(False, AWS_XRAY_SDK_ENABLED)
+        return XRaySdkSetting(
+            True,
+            AWS_XRAY_SDK_ENABLED,
+            f"{AWS_XRAY_SDK_ENABLED}={env[AWS_XRAY_SDK_ENABLED]!r} is not a true/false word; tracing stays enabled",
+        )
+    if code is not None:
+        if type(code) is bool:
+            return XRaySdkSetting(code, "code")
+        return XRaySdkSetting(True, "code", f"set_sdk_enabled({code!r}) takes a bool; tracing stays enabled")
+    return XRaySdkSetting(True, "default")
+
+
+def xray_sdk_context_missing(code: Optional[str] = None, environ: Optional[Mapping[str, str]] = None) -> XRaySdkSetting:
+    """What to do when there is no segment: ``AWS_XRAY_CONTEXT_MISSING``, else ``code``, else ``LOG_ERROR``.
+
+    A value that is not one of ``RUNTIME_ERROR``, ``LOG_ERROR`` or
+    ``IGNORE_ERROR`` is ignored (the next source is used), as in the SDK.
+    """
+    env = os.environ if environ is None else environ
+    problems: list = []
+    candidates = ((env.get(AWS_XRAY_CONTEXT_MISSING), AWS_XRAY_CONTEXT_MISSING), (code, "code"))
+    for value, source in candidates:
+        if not value:
+            continue
+        if value in CONTEXT_MISSING_CHOICES:
+            return XRaySdkSetting(value, source, "; ".join(problems) or None)
+        problems.append(f"{source} gives context_missing={value!r}, not one of {', '.join(CONTEXT_MISSING_CHOICES)}")
+    return XRaySdkSetting(DEFAULT_CONTEXT_MISSING, "default", "; ".join(problems) or None)
+
+
+def xray_sdk_daemon_address(code: Optional[str] = None, environ: Optional[Mapping[str, str]] = None) -> XRaySdkSetting:
+    """The daemon's address: ``AWS_XRAY_DAEMON_ADDRESS``, else ``code``, else ``None`` (the exporter's default).
+
+    The value is a parsed :class:`DaemonAddress`; a malformed one raises
+    ``ValueError`` naming its source, as the SDK raises for it.
+    """
+    env = os.environ if environ is None else environ
+    if env.get(AWS_XRAY_DAEMON_ADDRESS, "").strip():
+        return XRaySdkSetting(parse_daemon_address(env[AWS_XRAY_DAEMON_ADDRESS]), AWS_XRAY_DAEMON_ADDRESS)
+    if code:
+        return XRaySdkSetting(parse_daemon_address(code, "daemon_address"), "code")
+    return XRaySdkSetting(None, "default")
+
+
+def otel_propagators_configured(environ: Optional[Mapping[str, str]] = None) -> bool:
+    """Whether ``OTEL_PROPAGATORS`` chooses the propagators (otherwise a set-up may choose them)."""
+    env = os.environ if environ is None else environ
+    return bool(env.get("OTEL_PROPAGATORS", "").strip())

@@ -90,3 +90,9 @@ class XRayConfigurator(configurator_base()):  # type: ignore[misc]
             explain_unsampled()
         super()._configure(**kwargs)
         _install_propagators()
+        # otel_xray.annotate() finds the segment of the current span through this processor.
+        from opentelemetry import trace
+
+        from .annotate import install_local_root_tracking
+
+        install_local_root_tracking(trace.get_tracer_provider())
