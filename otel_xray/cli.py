@@ -1,4 +1,4 @@
-"""The ``otel-xray`` command: ``daemon``, ``validate``, ``show`` and ``demo``."""
+"""The ``otel-xray`` command: ``daemon``, ``validate``, ``show``, ``demo``, ``console`` and ``import``."""
 
 from __future__ import annotations
 
@@ -81,18 +81,49 @@ def _cmd_daemon(args: argparse.Namespace) -> int:
     if not loopback and not args.allow_remote:
         print(f"otel-xray daemon: {host} is not a loopback address; add --allow-remote to listen on it", file=sys.stderr)
         return 2
+    from .daemon.store import StoreError
+    from .local_xray import console_url, open_store, store_routes, store_summary
+
+    if args.console and args.no_db:
+        print("otel-xray daemon: --console shows the store; it cannot go with --no-db", file=sys.stderr)
+        return 2
+    store = None
+    if not args.no_db:
+        try:
+            store = open_store(args)
+        except StoreError as exc:
+            print(f"otel-xray daemon: {exc}", file=sys.stderr)
+            return 2
     out = open(args.out, "a", encoding="utf-8") if args.out else None
 
     def on_document(received: Any) -> None:
         if not args.quiet:
             print(document_line(received.document, received.verdict), flush=True)
 
+    def on_api_document(document: Any, verdict: Any, size: int) -> None:
+        if not args.quiet:
+            print(document_line(document, verdict) + "  (PutTraceSegments)", flush=True)
+
+    routes = store_routes(store, args.console, on_api_document) if store is not None else None
+
     def on_rejected(reason: str, data: bytes) -> None:
         if not args.quiet:
             print(f"rejected datagram ({len(data)} bytes): {reason}", flush=True)
 
-    daemon = LocalDaemon(host, port, out=out, on_document=on_document, on_rejected=on_rejected, keep=False)
+    try:
+        daemon = LocalDaemon(
+            host, port, out=out, on_document=on_document, on_rejected=on_rejected, keep=False,
+            http_routes=routes, allow_remote=args.allow_remote, store=store,
+        )
+    except OSError:
+        if store is not None:
+            store.close()
+        raise
     print(f"otel-xray daemon listening on udp {daemon.endpoint}" + (f", writing {args.out}" if args.out else ""), flush=True)
+    if store is not None:
+        print(f"storing traces in {store.path}; X-Ray API on tcp {daemon.endpoint}", flush=True)
+        if args.console:
+            print(f"console: {console_url(daemon.address)}", flush=True)
     signal.signal(signal.SIGTERM, lambda *_: daemon.request_stop())
     try:
         daemon.serve(duration=args.duration)
@@ -102,6 +133,9 @@ def _cmd_daemon(args: argparse.Namespace) -> int:
         daemon.stop()
         if out is not None:
             out.close()
+        if store is not None:
+            store.close()
+            print(store_summary(store), flush=True)
     rejected = sum(daemon.rejected.values())
     print(
         f"received {daemon.document_count} document(s) holding {daemon.entity_count} segment(s) and subsegment(s): "
@@ -112,10 +146,43 @@ def _cmd_daemon(args: argparse.Namespace) -> int:
     return 0
 
 
+def _store_documents(args: argparse.Namespace, command: str) -> Optional[Any]:
+    """Stored documents for ``show``/``validate --db``, or None after printing why not."""
+    from .daemon.store import StoreError, TraceStore
+
+    try:
+        store = TraceStore(args.db)
+    except StoreError as exc:
+        print(f"otel-xray {command}: {exc}", file=sys.stderr)
+        return None
+    try:
+        if getattr(args, "trace", None):
+            return store.documents([args.trace]).get(args.trace, [])
+        return store.all_documents()
+    finally:
+        store.close()
+
+
 def _cmd_validate(args: argparse.Namespace) -> int:
     from .daemon.validate import validate_document
 
+    if not args.files and not args.db:
+        print("otel-xray validate: give FILE(s), or --db PATH", file=sys.stderr)
+        return 2
     bad = total = 0
+    if args.db:
+        stored = _store_documents(args, "validate")
+        if stored is None:
+            return 2
+        for doc in stored:
+            total += 1
+            verdict = validate_document(doc.document)
+            label = f"{args.db} {doc.trace_id} {doc.id}"
+            if not verdict.valid:
+                bad += 1
+                print(f"{label}: INVALID: " + "; ".join(verdict.errors))
+            elif args.verbose or verdict.warnings:
+                print(f"{label}: valid" + "".join(f"\n  warning: {w}" for w in verdict.warnings))
     for path in args.files:
         try:
             with open(path, encoding="utf-8") as handle:
@@ -143,8 +210,17 @@ def _cmd_show(args: argparse.Namespace) -> int:
     from .daemon.show import render_traces
     from .daemon.validate import validate_document
 
-    with open(args.file, encoding="utf-8") as handle:
-        items = [(doc, validate_document(doc)) for _, doc, reason in load_documents(handle.read()) if reason is None]
+    if args.db:
+        stored = _store_documents(args, "show")
+        if stored is None:
+            return 2
+        items = [(doc.document, validate_document(doc.document)) for doc in stored]
+    elif args.file:
+        with open(args.file, encoding="utf-8") as handle:
+            items = [(doc, validate_document(doc)) for _, doc, reason in load_documents(handle.read()) if reason is None]
+    else:
+        print("otel-xray show: give a FILE, or --db PATH", file=sys.stderr)
+        return 2
     print(render_traces(items))
     return 0
 
@@ -152,7 +228,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
-    return run_demo(out_path=args.out)
+    return run_demo(out_path=args.out, db_path=args.db, console=args.console)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -166,21 +242,52 @@ def _parser() -> argparse.ArgumentParser:
     daemon.add_argument("--quiet", action="store_true", help="print only the summary")
     daemon.add_argument("--duration", type=float, help="stop after this many seconds")
     daemon.add_argument("--allow-remote", action="store_true", help="allow listening on a non-loopback address")
+    _add_daemon_store_arguments(daemon)
     daemon.set_defaults(run=_cmd_daemon)
 
     validate = commands.add_parser("validate", help="check documents offline against X-Ray's rules")
-    validate.add_argument("files", nargs="+", metavar="FILE")
+    validate.add_argument("files", nargs="*", metavar="FILE")
+    validate.add_argument("--db", metavar="PATH", help="validate the documents in this trace database")
     validate.add_argument("-v", "--verbose", action="store_true", help="also list valid documents")
     validate.set_defaults(run=_cmd_validate)
 
     show = commands.add_parser("show", help="print the traces in a file written by 'daemon --out' as trees")
-    show.add_argument("file", metavar="FILE")
+    show.add_argument("file", metavar="FILE", nargs="?")
+    show.add_argument("--db", metavar="PATH", help="show the traces in this trace database")
+    show.add_argument("--trace", metavar="TRACE_ID", help="with --db: only this trace")
     show.set_defaults(run=_cmd_show)
 
     demo = commands.add_parser("demo", help="trace a small workload into an in-process daemon and show it")
     demo.add_argument("--out", metavar="FILE.jsonl", help="also store what the daemon received")
+    demo.add_argument("--db", metavar="PATH", help="the trace database to store into (default: demo.db in the cache directory)")
+    demo.add_argument("--console", action="store_true", help="then keep the console open until Ctrl-C")
     demo.set_defaults(run=_cmd_demo)
+    _add_store_commands(commands)
     return parser
+
+
+def _add_daemon_store_arguments(daemon: argparse.ArgumentParser) -> None:
+    from .local_xray import add_store_arguments
+
+    add_store_arguments(daemon)
+    daemon.add_argument("--no-db", action="store_true", help="store nothing (no database, no X-Ray API on TCP)")
+    daemon.add_argument("--console", action="store_true", help="serve the console on the daemon's TCP address")
+
+
+def _add_store_commands(commands: Any) -> None:
+    from .local_xray import add_store_arguments, cmd_console, cmd_import
+
+    console = commands.add_parser("console", help="serve the console (and the X-Ray API) over a trace database")
+    add_store_arguments(console, retention=False)
+    console.add_argument("--listen", default="127.0.0.1:2000", help="TCP address (default 127.0.0.1:2000)")
+    console.add_argument("--allow-remote", action="store_true", help="allow listening on a non-loopback address")
+    console.add_argument("--duration", type=float, help="stop after this many seconds")
+    console.set_defaults(run=cmd_console)
+
+    importer = commands.add_parser("import", help="load 'aws xray batch-get-traces' output into a trace database")
+    importer.add_argument("file", metavar="FILE")
+    add_store_arguments(importer, retention=False)
+    importer.set_defaults(run=cmd_import)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

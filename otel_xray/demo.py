@@ -125,10 +125,38 @@ def _workload(provider: TracerProvider, inventory_url: str) -> None:
         request.set_status(Status(StatusCode.OK))
 
 
-def run_demo(out_path: Optional[str] = None, stream: IO[str] = sys.stdout) -> int:
-    """Run the demo; 0 when every expected document arrived and is valid."""
+def default_demo_db() -> str:
+    """``demo.db`` beside the daemon's default trace database, in the user's cache directory."""
+    import os
+
+    from .daemon.store import default_db_path
+
+    return os.path.join(os.path.dirname(default_db_path()), "demo.db")
+
+
+def run_demo(
+    out_path: Optional[str] = None,
+    stream: IO[str] = sys.stdout,
+    db_path: Optional[str] = None,
+    console: bool = False,
+    wait: Optional[Any] = None,
+) -> int:
+    """Run the demo; 0 when every expected document arrived and is valid.
+
+    The traces also go into a trace database (``db_path``, default
+    :func:`default_demo_db`); with ``console``, the console stays open on the
+    daemon's address until Ctrl-C (or until ``wait()`` returns, for tests).
+    """
+    from .daemon.store import StoreError, TraceStore
+    from .local_xray import console_url, store_routes
+
+    try:
+        store = TraceStore(db_path or default_demo_db())
+    except StoreError as exc:
+        print(f"otel-xray demo: {exc}", file=stream)
+        return 2
     out = open(out_path, "w", encoding="utf-8") if out_path else None
-    daemon = LocalDaemon("127.0.0.1", 0, out=out).start()
+    daemon = LocalDaemon("127.0.0.1", 0, out=out, http_routes=store_routes(store, console=True), store=store).start()
     endpoint = daemon.endpoint
     print(f"local X-Ray daemon listening on udp {endpoint}", file=stream)
     ecs = {
@@ -149,7 +177,10 @@ def run_demo(out_path: Optional[str] = None, stream: IO[str] = sys.stdout) -> in
         checkout.shutdown()  # flushes the batch processor, then closes the exporter
         inventory.shutdown()
     arrived = daemon.wait_for(EXPECTED_SPANS, timeout=10, entities=True)
-    daemon.stop()
+    store.flush()
+    if not console:
+        daemon.stop()
+        store.close()
     if out is not None:
         out.close()
 
@@ -162,11 +193,35 @@ def run_demo(out_path: Optional[str] = None, stream: IO[str] = sys.stdout) -> in
     print(render_traces([(r.document, r.verdict) for r in received]), file=stream)
     invalid = [r for r in received if not r.verdict.valid]
     print(file=stream)
+    status = 0
     if not arrived:
         print(f"FAILED: expected {EXPECTED_SPANS} segments and subsegments, got {daemon.entity_count}", file=stream)
-        return 1
-    if invalid or daemon.rejected:
+        status = 1
+    elif invalid or daemon.rejected:
         print(f"FAILED: {len(invalid)} invalid document(s), {sum(daemon.rejected.values())} malformed datagram(s)", file=stream)
-        return 1
-    print(f"all {len(received)} documents ({daemon.entity_count} segments and subsegments) are valid", file=stream)
-    return 0
+        status = 1
+    else:
+        print(f"all {len(received)} documents ({daemon.entity_count} segments and subsegments) are valid", file=stream)
+    if not console:
+        print(
+            f"\nthe traces are stored in {store.path}; see them in the console at http://127.0.0.1:2000/ "
+            f"after: otel-xray console --db {store.path}   (or run: otel-xray demo --console)",
+            file=stream,
+        )
+        return status
+    print(f"\nconsole: {console_url(daemon.address)}  (Ctrl-C to stop)", file=stream, flush=True)
+    try:
+        if wait is not None:
+            wait()
+        else:
+            import signal
+
+            stop = threading.Event()
+            signal.signal(signal.SIGTERM, lambda *_: stop.set())
+            stop.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        daemon.stop()
+        store.close()
+    return status

@@ -35,3 +35,9 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith(("AWS_XRAY_", "OTEL_EXPORTER_XRAY_", "OTEL_")) or name in ("_X_AMZN_TRACE_ID", "AWS_LAMBDA_FUNCTION_NAME"):
             monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(autouse=True)
+def _private_cache_directory(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The daemon's and the demo's default trace databases live in the user's cache directory.
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))

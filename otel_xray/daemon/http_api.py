@@ -14,6 +14,8 @@ right exception: the HTTP status, an ``x-amzn-ErrorType`` header and a body
 A request whose ``Host`` header does not name a loopback address is refused
 (DNS rebinding: a web page must not reach this server through a name that
 resolves to 127.0.0.1), unless the server was started with ``allow_remote``.
+A ``POST`` that a browser sends from another origin is refused too (``Origin``
+or ``Sec-Fetch-Site`` say so), so that no web page can write into the store.
 """
 
 from __future__ import annotations
@@ -124,12 +126,31 @@ class _Handler(BaseHTTPRequestHandler):
     def _host_allowed(self) -> bool:
         if self.server.allow_remote or is_loopback_host(self.headers.get("Host")):
             return True
-        self._error(ApiError("the Host header must name a loopback address", "AccessDeniedException", 403))
+        self.close_connection = True
+        message = "the Host header must name a loopback address"
+        if self.command == "POST":
+            self._error(ApiError(message, "AccessDeniedException", 403))
+        else:  # a page, as a browser shows it
+            self._send(403, (message + "\n").encode(), "text/plain; charset=utf-8")
+        return False
+
+    def _same_origin(self) -> bool:
+        """Refuse a POST a browser sends from another site (a form or fetch aimed at localhost).
+
+        API clients send no ``Origin``; a browser sends it (and ``Sec-Fetch-Site``)
+        on cross-origin POSTs, which must not put data into the store.
+        """
+        origin = self.headers.get("Origin")
+        site = self.headers.get("Sec-Fetch-Site")
+        if (origin is None or origin == f"http://{self.headers.get('Host', '')}") and site in (None, "same-origin", "none"):
+            return True
+        self.close_connection = True
+        self._error(ApiError("cross-origin requests are refused", "AccessDeniedException", 403))
         return False
 
     # -- methods -----------------------------------------------------------
     def do_POST(self) -> None:  # noqa: N802 - the base class's naming
-        if not self._host_allowed():
+        if not self._host_allowed() or not self._same_origin():
             return
         path = urlsplit(self.path).path
         operation = self.server.routes.post_json.get(path)

@@ -12,12 +12,15 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
-from typing import IO, Any, Callable, Dict, List, Optional, Tuple
+from typing import IO, TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
 
 from ..translate import Translator
 from .http_api import DaemonHttpServer, HttpRoutes
 from .otlp import OTLP_PREFIXES, decode_otlp_body
 from .validate import MAX_DATAGRAM_BYTES, Verdict, parse_body, rejection_category, split_datagram, validate_document
+
+if TYPE_CHECKING:
+    from .store import TraceStore
 
 __all__ = ["Received", "LocalDaemon", "flatten"]
 
@@ -52,7 +55,9 @@ class LocalDaemon:
 
     ``on_document`` is called for every parsed document and ``on_rejected`` for
     every malformed datagram (e.g. to print a line); ``out`` is a text file to
-    which each is appended as one JSON line. With ``http_routes``, it also
+    which each is appended as one JSON line; ``store`` (a :class:`.store.TraceStore`)
+    gets every parsed document with its verdict, without the reader waiting on
+    the disk. With ``http_routes``, it also
     answers HTTP on TCP at the same address, as the real daemon does (see
     :mod:`.http_api`); with port 0, one port free for both is chosen.
     """
@@ -67,6 +72,7 @@ class LocalDaemon:
         keep: bool = True,
         http_routes: Optional[HttpRoutes] = None,
         allow_remote: bool = False,
+        store: Optional["TraceStore"] = None,
     ) -> None:
         self._sock, self.http = self._bind(host, port, http_routes, allow_remote)
         self.address: Tuple[str, int] = self._sock.getsockname()[:2]
@@ -74,6 +80,7 @@ class LocalDaemon:
         self._on_document = on_document
         self._on_rejected = on_rejected
         self._keep = keep
+        self._store = store  # documents are queued to it; its own thread writes them
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._received: List[Received] = []
@@ -204,6 +211,8 @@ class LocalDaemon:
             # Parsed JSON holds no non-finite number (the parser refuses them); translated OTLP is checked.
             verdict = validate_document(document, size if wire_format == "json" else None, wire_format != "json")
             received = Received(document=document, verdict=verdict, size=size, received_at=now, format=wire_format)
+            if self._store is not None:
+                self._store.submit(document, verdict, size, now, wire_format)
             with self._changed:
                 self.document_count += 1
                 self.entity_count += len(flatten(document))

@@ -1,0 +1,213 @@
+"""The trace store: what is kept, replaced, merged, deleted, and what happens when the database fails."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+
+from otel_xray.daemon.server import LocalDaemon
+from otel_xray.daemon.store import StoreError, TraceStore
+from otel_xray.daemon.validate import validate_document
+from otel_xray.daemon.xray_api import merge_trace_documents
+
+from .conftest import ROOT
+from .test_wire_udp import free_udp_port
+from .xray_fixtures import segment, send, subsegment, trace_id
+
+
+def put(store, *documents):
+    for document in documents:
+        store.submit(document, validate_document(document))
+    assert store.flush()
+
+
+@pytest.fixture
+def store():
+    with TraceStore(":memory:") as opened:
+        yield opened
+
+
+def edges(store):
+    return {
+        (row["source"], row["destination"])
+        for row in store.query(
+            "SELECT s.name AS source, d.name AS destination FROM graph_edges g JOIN nodes s ON s.node_id = g.source "
+            "JOIN nodes d ON d.node_id = g.destination"
+        )
+    }
+
+
+def assert_rollups_match(store):
+    """The per-minute sums the service map reads agree with the per-trace rows."""
+    for table in ("graph_nodes", "graph_edges"):
+        rows = store.query(f"SELECT count(*) AS n, total(fault) AS f FROM {table}")[0]
+        sums = store.query(f"SELECT total(total) AS n, total(faults) AS f FROM {table}_minutes")[0]
+        assert (sums["n"], sums["f"]) == (rows["n"], rows["f"]), table
+
+
+def test_a_subsegment_sent_on_its_own_joins_its_trace_and_its_segment(store):
+    trace = trace_id(1)
+    start = time.time() - 1
+    root = segment(trace, "a" * 16, start=start, subsegments=[subsegment("b" * 16, "work", start + 0.01)])
+    late = subsegment("c" * 16, "payments.local", start + 0.02, type="subsegment", trace_id=trace,
+                      parent_id="b" * 16, namespace="remote")
+    put(store, late)  # before its segment: it waits for it
+    put(store, root)
+    assert store.query("SELECT documents FROM traces WHERE trace_id = ?", (trace,))[0]["documents"] == 2
+    assert ("checkout", "payments.local") in edges(store)
+    merged = merge_trace_documents(store.documents([trace])[trace])
+    assert len(merged) == 1
+    work = merged[0]["Document"]["subsegments"][0]
+    assert [s["name"] for s in work["subsegments"]] == ["payments.local"]
+
+
+@pytest.mark.parametrize("order", ["in-progress first", "completed first"])
+def test_an_in_progress_document_is_replaced_by_its_completed_version_never_the_reverse(store, order):
+    trace = trace_id(2)
+    done = segment(trace, "a" * 16, status=500)
+    running = {k: v for k, v in done.items() if k not in ("end_time", "http", "fault", "error", "throttle")}
+    running["in_progress"] = True
+    put(store, *((running, done) if order == "in-progress first" else (done, running)))
+    stored = store.documents([trace])[trace]
+    assert len(stored) == 1 and stored[0].document == done
+    row = store.query("SELECT in_progress, fault, http_status FROM traces WHERE trace_id = ?", (trace,))[0]
+    assert row == {"in_progress": 0, "fault": 1, "http_status": 500}
+    assert_rollups_match(store)
+
+
+def test_in_progress_then_completed_in_separate_batches(store):
+    trace = trace_id(3)
+    done = segment(trace, "a" * 16)
+    running = dict({k: v for k, v in done.items() if k != "end_time"}, in_progress=True)
+    put(store, running)
+    assert store.query("SELECT in_progress FROM traces")[0]["in_progress"] == 1
+    put(store, done)
+    assert store.query("SELECT in_progress FROM traces")[0]["in_progress"] == 0
+    assert store.document_count() == 1
+
+
+def test_the_same_document_twice_is_stored_once(store):
+    document = segment(trace_id(4), "a" * 16, annotations={"order": "42"})
+    put(store, document)
+    put(store, document, json.loads(json.dumps(document)))
+    stats = store.stats()
+    assert (stats.stored, stats.duplicates) == (1, 2)
+    assert store.document_count() == 1
+    assert len(store.query("SELECT * FROM annotations")) == 1
+    assert len(store.query("SELECT * FROM graph_nodes")) == 1
+
+
+def test_invalid_documents_are_stored_with_their_verdict(store):
+    document = segment(trace_id(5), "a" * 16, name="bad,name")
+    put(store, document)
+    (stored,) = store.documents([document["trace_id"]])[document["trace_id"]]
+    assert not stored.valid and "InvalidName" in stored.errors[0]
+
+
+def test_retention_by_count_deletes_the_oldest_traces_and_everything_derived(tmp_path):
+    with TraceStore(str(tmp_path / "t.db"), keep_traces=3) as store:
+        for index in range(5):
+            put(store, segment(trace_id(100 + index), "a" * 16, annotations={"n": index}))
+        store.enforce_retention()
+        kept = sorted(row["trace_id"] for row in store.query("SELECT trace_id FROM traces"))
+        assert kept == [trace_id(102), trace_id(103), trace_id(104)]
+        for table in ("documents", "entities", "annotations", "graph_nodes", "graph_edges"):
+            left = {r["trace_id"] for r in store.query(f"SELECT DISTINCT trace_id FROM {table}")}
+            assert left <= set(kept), table
+        assert store.stats().deleted_traces == 2
+        assert_rollups_match(store)
+
+
+def test_retention_by_age_runs_in_the_writer_without_being_asked(tmp_path):
+    with TraceStore(str(tmp_path / "t.db"), keep_hours=1) as store:
+        old = segment(trace_id(200), "a" * 16)
+        store.submit(old, validate_document(old), received_at=time.time() - 7200)
+        fresh = segment(trace_id(201), "b" * 16)
+        put(store, fresh)
+        deadline = time.monotonic() + 10
+        while store.trace_count() > 1 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert [r["trace_id"] for r in store.query("SELECT trace_id FROM traces")] == [trace_id(201)]
+
+
+def test_a_restart_with_the_same_database_keeps_the_data(tmp_path):
+    path = str(tmp_path / "traces.db")
+    document = segment(trace_id(6), "a" * 16)
+    with TraceStore(path) as store:
+        put(store, document)
+    with TraceStore(path) as again:
+        assert again.documents([document["trace_id"]])[document["trace_id"]][0].document == document
+        put(again, document)
+        assert again.stats().duplicates == 1
+
+
+def test_a_file_that_is_not_a_database_gives_a_clear_error(tmp_path):
+    path = tmp_path / "traces.db"
+    path.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(StoreError, match="not a usable SQLite database.*choose another --db"):
+        TraceStore(str(path))
+
+
+def test_the_daemon_command_refuses_a_corrupted_database_with_a_message(tmp_path):
+    path = tmp_path / "traces.db"
+    path.write_bytes(b"\0garbage" * 1000)
+    result = subprocess.run(
+        [sys.executable, "-m", "otel_xray.cli", "daemon", "--listen", f"127.0.0.1:{free_udp_port()}", "--db", str(path), "--duration", "1"],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 2
+    assert "not a usable SQLite database" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_database_locked_by_another_process_at_start_is_named(tmp_path):
+    path = str(tmp_path / "traces.db")
+    TraceStore(path).close()
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(StoreError, match="locked by another process"):
+            TraceStore(path, busy_timeout=0.2)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+
+
+def test_while_the_database_is_locked_the_udp_path_goes_on_and_nothing_is_lost(tmp_path):
+    path = str(tmp_path / "traces.db")
+    store = TraceStore(path, busy_timeout=0.1)
+    try:
+        with LocalDaemon("127.0.0.1", 0, store=store) as daemon:
+            holder = sqlite3.connect(path, isolation_level=None)
+            holder.execute("BEGIN EXCLUSIVE")
+            try:
+                for index in range(20):
+                    send(daemon.address, segment(trace_id(300 + index), "a" * 16))
+                assert daemon.wait_for(20)  # the reader never waits on the disk
+                deadline = time.monotonic() + 10
+                while "locked" not in (store.stats().last_error or "") and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                assert "locked by another process" in store.stats().last_error
+            finally:
+                holder.execute("ROLLBACK")
+                holder.close()
+            assert store.flush(timeout=20)
+            assert store.trace_count() == 20
+            assert store.stats().last_error is None
+    finally:
+        store.close()
+
+
+def test_a_full_queue_drops_and_counts_instead_of_blocking():
+    with TraceStore(":memory:", queue_limit=1) as store:
+        holder_lock = store._db_lock  # hold the writer so that the queue fills up
+        with holder_lock:
+            results = [store.submit(segment(trace_id(400 + i), "a" * 16), validate_document({})) for i in range(50)]
+        assert not all(results)
+        assert store.flush()
+        stats = store.stats()
+        assert stats.dropped == results.count(False) and stats.stored + stats.dropped == 50

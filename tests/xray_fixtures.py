@@ -1,0 +1,37 @@
+"""Segment documents and helpers shared by the store, API and console tests."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from typing import Any, Dict, Optional
+
+HEADER = b'{"format":"json","version":1}\n'
+
+
+def trace_id(seed: int, epoch: Optional[int] = None) -> str:
+    return "1-%08x-%024x" % (int(time.time()) if epoch is None else epoch, seed)
+
+
+def segment(trace: str, doc_id: str, name: str = "checkout", start: Optional[float] = None, duration: float = 0.05,
+            status: Optional[int] = 200, **extra: Any) -> Dict[str, Any]:
+    start = time.time() - 1 if start is None else start
+    document: Dict[str, Any] = {"name": name, "id": doc_id, "trace_id": trace, "start_time": start, "end_time": start + duration}
+    if status is not None:
+        document["http"] = {"request": {"method": "GET", "url": f"https://shop.example.com/{name}"},
+                            "response": {"status": status}}
+        document["fault"] = status >= 500
+        document["error"] = 400 <= status < 500
+        document["throttle"] = status == 429
+    document.update(extra)
+    return document
+
+
+def subsegment(doc_id: str, name: str, start: float, duration: float = 0.01, **extra: Any) -> Dict[str, Any]:
+    return {"name": name, "id": doc_id, "start_time": start, "end_time": start + duration, **extra}
+
+
+def send(address, document: Any) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.sendto(HEADER + json.dumps(document).encode(), address)
