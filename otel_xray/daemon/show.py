@@ -8,6 +8,7 @@ document renders, whatever its types: what cannot be shown is shown as ``?``.
 
 from __future__ import annotations
 
+import math
 import re
 from collections import OrderedDict
 from typing import Any, Dict, Hashable, Iterable, List, Optional, Set, Tuple
@@ -40,11 +41,15 @@ def escape_controls(text: str) -> str:
     text, non-ASCII letters included, is unchanged; escaping twice changes
     nothing more.
     """
+    if text.isprintable():  # the usual case; everything escaped here is non-printable to Python
+        return text
     return _CONTROLS.sub(_escape_one, text)
 
 
 def _text(value: Any, limit: int = _MAX_FIELD) -> str:
     """A value as short text: strings as they are, anything else as its ``repr``."""
+    if type(value) is str and len(value) <= limit:
+        return value
     try:
         text = value if isinstance(value, str) else repr(value)
     except Exception:  # a Python-built value whose repr fails (an int past 4,300 digits)
@@ -53,13 +58,15 @@ def _text(value: Any, limit: int = _MAX_FIELD) -> str:
 
 
 def _number(value: Any) -> Optional[float]:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    """A finite float for a JSON number; None for anything else (bools, huge integers, NaN)."""
+    if type(value) is float:
+        return value if math.isfinite(value) else None
+    if type(value) is not int:
         return None
     try:
-        number = float(value)
+        return float(value)
     except OverflowError:
         return None
-    return number if number == number and abs(number) != float("inf") else None
 
 
 def _key(value: Any) -> Hashable:
@@ -73,38 +80,43 @@ def _duration(doc: Dict[str, Any]) -> str:
     start, end = _number(doc.get("start_time")), _number(doc.get("end_time"))
     if start is not None and end is not None:
         duration = (end - start) * 1000
-        if abs(duration) != float("inf"):
+        if math.isfinite(duration):
             return f"{duration:.1f} ms"
     return "in progress" if doc.get("in_progress") is True else "?"
 
 
-def _dict(value: Any) -> Dict[str, Any]:
-    return value if isinstance(value, dict) else {}
+_EMPTY: Dict[str, Any] = {}
 
 
 def _describe(doc: Dict[str, Any]) -> str:
+    # Any field may hold any type: each is read through a type check (this runs for every document printed).
     kind = "subsegment" if doc.get("type") == "subsegment" or doc.get("_embedded") else "segment"
-    if doc.get("namespace"):
-        kind += f"/{_text(doc['namespace'])}"
+    namespace = doc.get("namespace")
+    if namespace:
+        kind += f"/{_text(namespace)}"
     parts = [_text(doc.get("name", "?")), f"[{kind}]", _duration(doc)]
-    http = _dict(doc.get("http"))
-    request, response = _dict(http.get("request")), _dict(http.get("response"))
-    if request.get("method") or request.get("url"):
-        parts.append(f"{_text(request.get('method', ''))} {_text(request.get('url', ''))}".strip())
-    if "status" in response:
-        parts.append(f"http {_text(response['status'])}")
-    query = _dict(doc.get("sql")).get("sanitized_query")
+    http = doc.get("http")
+    if isinstance(http, dict):
+        request, response = http.get("request"), http.get("response")
+        if isinstance(request, dict) and (request.get("method") or request.get("url")):
+            parts.append(f"{_text(request.get('method', ''))} {_text(request.get('url', ''))}".strip())
+        if isinstance(response, dict) and "status" in response:
+            parts.append(f"http {_text(response['status'])}")
+    sql = doc.get("sql")
+    query = sql.get("sanitized_query") if isinstance(sql, dict) else None
     if query:
         parts.append(f"sql {(query if isinstance(query, str) else _text(query))[:60]!r}")
-    operation = _dict(doc.get("aws")).get("operation")
+    aws = doc.get("aws")
+    operation = aws.get("operation") if isinstance(aws, dict) else None
     if operation:
         parts.append(f"aws {_text(operation)}")
     flags = [flag for flag in ("error", "fault", "throttle") if doc.get(flag) is True]
     if flags:
         parts.append("+".join(flags).upper())
-    exceptions = _dict(doc.get("cause")).get("exceptions")
+    cause = doc.get("cause")
+    exceptions = cause.get("exceptions") if isinstance(cause, dict) else None
     if isinstance(exceptions, list) and exceptions:
-        first = _dict(exceptions[0])
+        first = exceptions[0] if isinstance(exceptions[0], dict) else _EMPTY
         parts.append(f"cause {_text(first.get('type') or '')}: {_text(first.get('message') or '')}".rstrip(": "))
     return "  ".join(parts)
 
