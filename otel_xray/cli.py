@@ -5,14 +5,23 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import json
+import os
 import signal
 import sys
-from typing import Any, Iterator, Optional, Sequence, Tuple
+from typing import Any, Iterator, List, NamedTuple, Optional, Sequence, TextIO, Tuple
 
 from .config import parse_daemon_address
 from .version import __version__
 
 __all__ = ["main", "load_documents"]
+
+
+class _Entry(NamedTuple):
+    label: str
+    document: Any
+    reason: Optional[str]
+    #: a record of a datagram the daemon rejected (a log line, not a broken file)
+    rejected_datagram: bool = False
 
 
 def load_documents(text: str) -> Iterator[Tuple[str, Any, Optional[str]]]:
@@ -22,6 +31,11 @@ def load_documents(text: str) -> Iterator[Tuple[str, Any, Optional[str]]]:
     datagrams (a header line followed by a document line), one JSON document
     per line, or a single JSON document or array of documents.
     """
+    for entry in _entries(text):
+        yield entry.label, entry.document, entry.reason
+
+
+def _entries(text: str) -> Iterator[_Entry]:
     from .daemon.validate import parse_datagram
 
     stripped = text.strip()
@@ -29,14 +43,14 @@ def load_documents(text: str) -> Iterator[Tuple[str, Any, Optional[str]]]:
         return
     try:
         whole = json.loads(stripped)
-    except ValueError:
+    except (ValueError, RecursionError):
         whole = None
     if isinstance(whole, dict):
-        yield "document", whole.get("document", whole), None
+        yield _Entry("document", whole.get("document", whole), None)
         return
     if isinstance(whole, list):
         for index, doc in enumerate(whole):
-            yield f"item {index + 1}", doc, None
+            yield _Entry(f"item {index + 1}", doc, None)
         return
     lines = text.splitlines()
     index = 0
@@ -48,20 +62,64 @@ def load_documents(text: str) -> Iterator[Tuple[str, Any, Optional[str]]]:
             continue
         try:
             parsed = json.loads(line)
-        except ValueError as exc:
-            yield f"line {number}", None, f"not JSON ({exc})"
+        except (ValueError, RecursionError) as exc:
+            yield _Entry(f"line {number}", None, f"not JSON ({exc})")
             continue
         if isinstance(parsed, dict) and "format" in parsed and "version" in parsed and len(parsed) == 2:
             body = lines[index] if index < len(lines) else ""
             index += 1
-            document, reason, _ = parse_datagram((line + "\n" + body).encode("utf-8"))
-            yield f"line {number}", document, reason
+            document, reason, _ = parse_datagram((line + "\n" + body).encode("utf-8", "surrogatepass"))
+            yield _Entry(f"line {number}", document, reason)
         elif isinstance(parsed, dict) and "document" in parsed:
-            yield f"line {number}", parsed["document"], None
+            yield _Entry(f"line {number}", parsed["document"], None)
         elif isinstance(parsed, dict) and "raw" in parsed and "document" not in parsed:
-            yield f"line {number}", None, "; ".join(parsed.get("errors") or ["malformed datagram"])
+            errors = parsed.get("errors")
+            reason = "; ".join(str(e) for e in errors) if isinstance(errors, list) and errors else "malformed datagram"
+            yield _Entry(f"line {number}", None, reason, rejected_datagram=True)
         else:
-            yield f"line {number}", parsed, None
+            yield _Entry(f"line {number}", parsed, None)
+
+
+def _say(text: str, file: Optional[TextIO] = None, flush: bool = False) -> None:
+    """Print a line of span data: every control character shown as a visible escape."""
+    from .daemon.show import escape_controls
+
+    print(escape_controls(text), file=file if file is not None else sys.stdout, flush=flush)
+
+
+def _output_closed() -> int:
+    """The reader of stdout went away (``| head``): stop quietly, with the usual SIGPIPE status."""
+    try:  # what is still buffered must not raise again when Python flushes it at exit
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+    return 128 + 13  # as a shell reports a process ended by SIGPIPE
+
+
+def _read_text(path: str, command: str) -> Optional[str]:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        _say(f"otel-xray {command}: cannot read {path}: {exc}", file=sys.stderr)
+        return None
+
+
+def _size_argument(text: str) -> int:
+    from .daemon.outfile import parse_size
+
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _count_argument(text: str) -> int:
+    if not (text.isascii() and text.isdigit()):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number")
+    return int(text)
 
 
 def _listen_address(value: str) -> Tuple[str, int]:
@@ -70,6 +128,7 @@ def _listen_address(value: str) -> Tuple[str, int]:
 
 
 def _cmd_daemon(args: argparse.Namespace) -> int:
+    from .daemon.outfile import RotatingTextFile
     from .daemon.server import LocalDaemon
     from .daemon.show import document_line
 
@@ -85,30 +144,46 @@ def _cmd_daemon(args: argparse.Namespace) -> int:
     from .local_xray import console_url, open_store, store_routes, store_summary
 
     if args.console and args.no_db:
-        print("otel-xray daemon: --console shows the store; it cannot go with --no-db", file=sys.stderr)
+        _say("otel-xray daemon: --console shows the store; it cannot go with --no-db", file=sys.stderr)
         return 2
     store = None
     if not args.no_db:
         try:
             store = open_store(args)
         except StoreError as exc:
-            print(f"otel-xray daemon: {exc}", file=sys.stderr)
+            _say(f"otel-xray daemon: {exc}", file=sys.stderr)
             return 2
-    out = open(args.out, "a", encoding="utf-8") if args.out else None
+    try:
+        out = RotatingTextFile(args.out, args.out_max_bytes, args.out_backups) if args.out else None
+    except OSError as exc:
+        _say(f"otel-xray daemon: cannot open {args.out}: {exc}", file=sys.stderr)
+        if store is not None:
+            store.close()
+        return 2
+    output_closed = False
+
+    def say(line: str) -> None:
+        nonlocal output_closed
+        if args.quiet or output_closed:
+            return
+        try:
+            _say(line, flush=True)
+        except BrokenPipeError:  # `otel-xray daemon | head`: stop, as a pipeline expects
+            output_closed = True
+            _output_closed()
+            daemon.request_stop()
 
     def on_document(received: Any) -> None:
-        if not args.quiet:
-            print(document_line(received.document, received.verdict), flush=True)
+        say(document_line(received.document, received.verdict))
 
     def on_api_document(document: Any, verdict: Any, size: int) -> None:
         if not args.quiet:
-            print(document_line(document, verdict) + "  (PutTraceSegments)", flush=True)
+            say(document_line(document, verdict) + "  (PutTraceSegments)")
 
     routes = store_routes(store, args.console, on_api_document) if store is not None else None
 
     def on_rejected(reason: str, data: bytes) -> None:
-        if not args.quiet:
-            print(f"rejected datagram ({len(data)} bytes): {reason}", flush=True)
+        say(f"rejected datagram ({len(data)} bytes): {reason}")
 
     try:
         daemon = LocalDaemon(
@@ -119,11 +194,11 @@ def _cmd_daemon(args: argparse.Namespace) -> int:
         if store is not None:
             store.close()
         raise
-    print(f"otel-xray daemon listening on udp {daemon.endpoint}" + (f", writing {args.out}" if args.out else ""), flush=True)
+    _say(f"otel-xray daemon listening on udp {daemon.endpoint}" + (f", writing {args.out}" if args.out else ""), flush=True)
     if store is not None:
-        print(f"storing traces in {store.path}; X-Ray API on tcp {daemon.endpoint}", flush=True)
+        _say(f"storing traces in {store.path}; X-Ray API on tcp {daemon.endpoint}", flush=True)
         if args.console:
-            print(f"console: {console_url(daemon.address)}", flush=True)
+            _say(f"console: {console_url(daemon.address)}", flush=True)
     signal.signal(signal.SIGTERM, lambda *_: daemon.request_stop())
     try:
         daemon.serve(duration=args.duration)
@@ -135,12 +210,23 @@ def _cmd_daemon(args: argparse.Namespace) -> int:
             out.close()
         if store is not None:
             store.close()
-            print(store_summary(store), flush=True)
+            if not output_closed:
+                _say(store_summary(store), flush=True)
+    if output_closed:
+        return _output_closed()
     rejected = sum(daemon.rejected.values())
-    print(
+    notes = []
+    if out is not None and out.rotations:
+        notes.append(f"{args.out} rotated {out.rotations} time(s), keeping {args.out_backups} older file(s)")
+    if daemon.write_errors:
+        notes.append(f"{daemon.write_errors} record(s) not written to {args.out} (last: {daemon.last_write_error})")
+    if daemon.callback_errors:
+        notes.append(f"{daemon.callback_errors} document(s) not printed (last: {daemon.last_callback_error})")
+    _say(
         f"received {daemon.document_count} document(s) holding {daemon.entity_count} segment(s) and subsegment(s): "
         f"{daemon.document_count - daemon.invalid_count} valid, {daemon.invalid_count} invalid; {rejected} malformed datagram(s)"
-        + (f" {dict(daemon.rejected)}" if rejected else ""),
+        + (f" {dict(daemon.rejected)}" if rejected else "")
+        + "".join(f"; {note}" for note in notes),
         flush=True,
     )
     return 0
@@ -153,7 +239,7 @@ def _store_documents(args: argparse.Namespace, command: str) -> Optional[Any]:
     try:
         store = TraceStore(args.db)
     except StoreError as exc:
-        print(f"otel-xray {command}: {exc}", file=sys.stderr)
+        _say(f"otel-xray {command}: {exc}", file=sys.stderr)
         return None
     try:
         if getattr(args, "trace", None):
@@ -180,49 +266,80 @@ def _cmd_validate(args: argparse.Namespace) -> int:
             label = f"{args.db} {doc.trace_id} {doc.id}"
             if not verdict.valid:
                 bad += 1
-                print(f"{label}: INVALID: " + "; ".join(verdict.errors))
+                _say(f"{label}: INVALID: " + "; ".join(verdict.errors))
             elif args.verbose or verdict.warnings:
-                print(f"{label}: valid" + "".join(f"\n  warning: {w}" for w in verdict.warnings))
+                _say(f"{label}: valid")
+                for warning in verdict.warnings:
+                    _say(f"  warning: {warning}")
     for path in args.files:
-        try:
-            with open(path, encoding="utf-8") as handle:
-                text = handle.read()
-        except (OSError, UnicodeDecodeError) as exc:
-            print(f"{path}: cannot read: {exc}", file=sys.stderr)
+        text = _read_text(path, "validate")
+        if text is None:
             return 2
         for label, document, reason in load_documents(text):
             total += 1
             if reason is not None:
                 bad += 1
-                print(f"{path} {label}: INVALID: {reason}")
+                _say(f"{path} {label}: INVALID: {reason}")
                 continue
             verdict = validate_document(document)
             if not verdict.valid:
                 bad += 1
-                print(f"{path} {label}: INVALID: " + "; ".join(verdict.errors))
+                _say(f"{path} {label}: INVALID: " + "; ".join(verdict.errors))
             elif args.verbose or verdict.warnings:
-                print(f"{path} {label}: valid" + "".join(f"\n  warning: {w}" for w in verdict.warnings))
+                _say(f"{path} {label}: valid")
+                for warning in verdict.warnings:
+                    _say(f"  warning: {warning}")
     print(f"{total} document(s), {total - bad} valid, {bad} invalid")
     return 1 if bad else 0
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
+    """Trees of every document in the files; what cannot be shown is named on stderr, and the exit is 1."""
     from .daemon.show import render_traces
-    from .daemon.validate import validate_document
+    from .daemon.validate import Verdict, validate_document
 
+    items: List[Tuple[Any, Verdict]] = []
+    summaries: List[str] = []
+    failed = False
     if args.db:
         stored = _store_documents(args, "show")
         if stored is None:
             return 2
-        items = [(doc.document, validate_document(doc.document)) for doc in stored]
-    elif args.file:
-        with open(args.file, encoding="utf-8") as handle:
-            items = [(doc, validate_document(doc)) for _, doc, reason in load_documents(handle.read()) if reason is None]
-    else:
-        print("otel-xray show: give a FILE, or --db PATH", file=sys.stderr)
+        for doc in stored:
+            verdict = validate_document(doc.document)
+            failed = failed or not verdict.valid
+            items.append((doc.document, verdict))
+    elif not args.files:
+        _say("otel-xray show: give FILE(s), or --db PATH", file=sys.stderr)
         return 2
-    print(render_traces(items))
-    return 0
+    for path in args.files:
+        text = _read_text(path, "show")
+        if text is None:
+            return 2
+        invalid = unreadable = rejected = 0
+        for entry in _entries(text):
+            if entry.rejected_datagram:
+                rejected += 1
+            elif entry.reason is not None or not isinstance(entry.document, dict):
+                unreadable += 1
+                _say(f"{path} {entry.label}: not shown: {entry.reason or 'not a JSON object'}", file=sys.stderr)
+            else:
+                verdict = validate_document(entry.document)
+                invalid += not verdict.valid
+                items.append((entry.document, verdict))
+        notes = [f"{invalid} invalid document(s)"] if invalid else []
+        notes += [f"{unreadable} entry(ies) not shown"] if unreadable else []
+        if notes:
+            failed = True
+            summaries.append(f"otel-xray show: {path}: {', '.join(notes)}; 'otel-xray validate {path}' lists the errors")
+        if rejected:
+            summaries.insert(0, f"otel-xray show: {path}: {rejected} rejected datagram(s) recorded, not traces")
+    for line in render_traces(items).splitlines():
+        _say(line)
+    sys.stdout.flush()
+    for summary in summaries:
+        _say(summary, file=sys.stderr)
+    return 1 if failed else 0
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -238,7 +355,22 @@ def _parser() -> argparse.ArgumentParser:
 
     daemon = commands.add_parser("daemon", help="stand in for the X-Ray daemon: receive, validate, show, store")
     daemon.add_argument("--listen", default="127.0.0.1:2000", help="UDP address to listen on (default 127.0.0.1:2000)")
-    daemon.add_argument("--out", metavar="FILE.jsonl", help="append each document and its verdict to this file")
+    daemon.add_argument("--out", metavar="FILE.jsonl", help="append each document and its verdict to this file (JSON lines)")
+    daemon.add_argument(
+        "--out-max-bytes",
+        metavar="SIZE",
+        type=_size_argument,
+        default="64M",
+        help="rotate the --out file before it grows past SIZE: FILE.jsonl becomes FILE.jsonl.1 (FILE.jsonl.1 becomes "
+        "FILE.jsonl.2, and so on) and a new FILE.jsonl is begun; bytes, or with K, M or G; 0 for no cap (default 64M)",
+    )
+    daemon.add_argument(
+        "--out-backups",
+        metavar="N",
+        type=_count_argument,
+        default=4,
+        help="rotated files to keep, FILE.jsonl.1 to FILE.jsonl.N; older ones are deleted (default 4)",
+    )
     daemon.add_argument("--quiet", action="store_true", help="print only the summary")
     daemon.add_argument("--duration", type=float, help="stop after this many seconds")
     daemon.add_argument("--allow-remote", action="store_true", help="allow listening on a non-loopback address")
@@ -251,8 +383,8 @@ def _parser() -> argparse.ArgumentParser:
     validate.add_argument("-v", "--verbose", action="store_true", help="also list valid documents")
     validate.set_defaults(run=_cmd_validate)
 
-    show = commands.add_parser("show", help="print the traces in a file written by 'daemon --out' as trees")
-    show.add_argument("file", metavar="FILE", nargs="?")
+    show = commands.add_parser("show", help="print the traces in files written by 'daemon --out', or in a trace database, as trees")
+    show.add_argument("files", nargs="*", metavar="FILE", help="read in order: rotated files oldest first (FILE.jsonl.2 FILE.jsonl.1 FILE.jsonl)")
     show.add_argument("--db", metavar="PATH", help="show the traces in this trace database")
     show.add_argument("--trace", metavar="TRACE_ID", help="with --db: only this trace")
     show.set_defaults(run=_cmd_show)
@@ -297,6 +429,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except ValueError as exc:
         print(f"otel-xray: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        return _output_closed()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import base64
 import binascii
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Tuple
 
-from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
 __all__ = ["OTLP_PREFIXES", "decode_otlp_body"]
@@ -72,9 +71,6 @@ class DecodedSpan:
     links: List[_Link]
     status: Status
     resource: _Resource
-    instrumentation_scope: Optional[InstrumentationScope] = None
-    sampled: bool = True
-    extra: Dict[str, Any] = field(default_factory=dict)
 
 
 def _span(proto: Any, resource: _Resource, sampled: bool) -> DecodedSpan:
@@ -100,12 +96,16 @@ def _span(proto: Any, resource: _Resource, sampled: bool) -> DecodedSpan:
         ],
         status=Status(_STATUS.get(proto.status.code, StatusCode.UNSET), proto.status.message or None),
         resource=resource,
-        sampled=sampled,
     )
 
 
-def decode_otlp_body(body: bytes) -> Tuple[List[DecodedSpan], Optional[str]]:
-    """The spans of a ``T1S``/``T1U`` body, or a rejection reason."""
+def decode_otlp_body(body: bytes, max_spans: Optional[int] = None) -> Tuple[List[DecodedSpan], Optional[str]]:
+    """The spans of a ``T1S``/``T1U`` body, or a rejection reason.
+
+    A body holding more than ``max_spans`` spans is rejected whole (``too many
+    spans``), counted before any span is converted: the work one datagram can
+    cause stays bounded.
+    """
     from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
     prefix, payload = body[:3], body[3:].strip()
@@ -117,6 +117,9 @@ def decode_otlp_body(body: bytes) -> Tuple[List[DecodedSpan], Optional[str]]:
         request = ExportTraceServiceRequest.FromString(raw)
     except Exception as exc:  # protobuf raises DecodeError, and others on garbage
         return [], f"invalid OTLP: not an ExportTraceServiceRequest ({type(exc).__name__})"
+    count = sum(len(scope_spans.spans) for resource_spans in request.resource_spans for scope_spans in resource_spans.scope_spans)
+    if max_spans is not None and count > max_spans:
+        return [], f"too many spans: {count} in one datagram, over the limit of {max_spans}"
     spans: List[DecodedSpan] = []
     for resource_spans in request.resource_spans:
         resource = _Resource(_attributes(resource_spans.resource.attributes))

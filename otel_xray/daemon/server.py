@@ -1,7 +1,9 @@
 """A local stand-in for the X-Ray daemon: receive datagrams, validate, show, store.
 
-Binds to loopback unless told otherwise. Malformed datagrams are counted by
-reason and never stop it.
+Binds to loopback unless told otherwise. No datagram stops it, whatever its
+bytes: a malformed one is counted by reason, a document that breaks X-Ray's
+rules is counted as invalid, with its errors. Its work per datagram is
+bounded: one datagram yields at most ``MAX_DOCUMENTS_PER_DATAGRAM`` documents.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
-from typing import IO, TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Protocol, Tuple
 
 from ..translate import Translator
 from .http_api import DaemonHttpServer, HttpRoutes
@@ -22,20 +24,38 @@ from .validate import MAX_DATAGRAM_BYTES, Verdict, parse_body, rejection_categor
 if TYPE_CHECKING:
     from .store import TraceStore
 
-__all__ = ["Received", "LocalDaemon", "flatten"]
+__all__ = ["Received", "LocalDaemon", "TextSink", "flatten", "MAX_DOCUMENTS_PER_DATAGRAM"]
 
 # Large enough that a burst from a batch export is not dropped by the kernel
 # before this process reads it.
 _RECEIVE_BUFFER_BYTES = 16 * 1024 * 1024
 
+# An OTLP datagram holding more spans is rejected whole ("too many spans").
+# Every real span carries a trace ID, a span ID and two timestamps, at least
+# 50 bytes of protobuf, so the 49,104 bytes a datagram can carry hold at most
+# about 980: only a crafted datagram (24,000 empty spans fit) goes over.
+MAX_DOCUMENTS_PER_DATAGRAM = 1000
+
+
+class TextSink(Protocol):
+    """Where records go: a text file, or :class:`~.outfile.RotatingTextFile`."""
+
+    def write(self, text: str) -> int: ...
+
+    def flush(self) -> None: ...
+
 
 def flatten(document: Any) -> List[Dict[str, Any]]:
-    """A document and, depth first, the subsegments embedded in it."""
-    if not isinstance(document, dict):
-        return []
-    found = [document]
-    for child in document.get("subsegments") or ():
-        found.extend(flatten(child))
+    """A document and, depth first, the subsegments embedded in it (objects only, at any depth)."""
+    found: List[Dict[str, Any]] = []
+    pending = [document]
+    while pending:
+        entity = pending.pop()
+        if isinstance(entity, dict):
+            found.append(entity)
+            children = entity.get("subsegments")
+            if isinstance(children, list):
+                pending.extend(reversed(children))
     return found
 
 
@@ -57,7 +77,9 @@ class LocalDaemon:
     every malformed datagram (e.g. to print a line); ``out`` is a text file to
     which each is appended as one JSON line; ``store`` (a :class:`.store.TraceStore`)
     gets every parsed document with its verdict, without the reader waiting on
-    the disk. With ``http_routes``, it also
+    the disk. An exception from either callback or from ``out`` is counted
+    (``callback_errors``, ``write_errors``, with the last one's text) and does
+    not stop the daemon. With ``http_routes``, it also
     answers HTTP on TCP at the same address, as the real daemon does (see
     :mod:`.http_api`); with port 0, one port free for both is chosen.
     """
@@ -66,7 +88,7 @@ class LocalDaemon:
         self,
         host: str = "127.0.0.1",
         port: int = 2000,
-        out: Optional[IO[str]] = None,
+        out: Optional[TextSink] = None,
         on_document: Optional[Callable[[Received], None]] = None,
         on_rejected: Optional[Callable[[str, bytes], None]] = None,
         keep: bool = True,
@@ -87,7 +109,11 @@ class LocalDaemon:
         self.document_count = 0
         self.entity_count = 0  # segments and subsegments, embedded ones included
         self.invalid_count = 0
-        self.rejected: Counter = Counter()
+        self.rejected: "Counter[str]" = Counter()
+        self.write_errors = 0
+        self.last_write_error = ""
+        self.callback_errors = 0
+        self.last_callback_error = ""
         self._stop = threading.Event()
         self._http_started = False
         self._thread: Optional[threading.Thread] = None
@@ -99,7 +125,7 @@ class LocalDaemon:
         host: str, port: int, routes: Optional[HttpRoutes], allow_remote: bool
     ) -> Tuple[socket.socket, Optional[DaemonHttpServer]]:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        for attempt in range(50):
+        for _attempt in range(50):
             sock = socket.socket(family, socket.SOCK_DGRAM)
             try:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _RECEIVE_BUFFER_BYTES)
@@ -193,19 +219,18 @@ class LocalDaemon:
 
     # -- handling ----------------------------------------------------------
     def handle(self, data: bytes) -> None:
-        """Process one datagram (public so tests and tools can feed bytes directly)."""
+        """Process one datagram (public so tests and tools can feed bytes directly). Never raises."""
         now = time.time()
         try:
             items, reason = self._parse(data)
         except Exception as exc:  # the daemon must survive any input
-            items, reason = [], f"internal error: {exc!r}"
+            items, reason = [], f"internal error: {type(exc).__name__}: {exc}"
         if reason is not None:
             with self._changed:
                 self.rejected[rejection_category(reason)] += 1
                 self._changed.notify_all()
             self._write({"received_at": now, "valid": False, "errors": [reason], "raw": data[:512].decode("utf-8", "replace")})
-            if self._on_rejected is not None:
-                self._on_rejected(reason, data)
+            self._call(self._on_rejected, reason, data)
             return
         for document, size, wire_format in items:
             # Parsed JSON holds no non-finite number (the parser refuses them); translated OTLP is checked.
@@ -222,8 +247,17 @@ class LocalDaemon:
                     self._received.append(received)
                 self._changed.notify_all()
             self._write({"received_at": now, "format": wire_format, **verdict.to_dict(), "document": document})
-            if self._on_document is not None:
-                self._on_document(received)
+            self._call(self._on_document, received)
+
+    def _call(self, callback: Optional[Callable[..., None]], *args: Any) -> None:
+        if callback is None:
+            return
+        try:
+            callback(*args)
+        except Exception as exc:  # the caller's code: count it, keep receiving
+            with self._lock:
+                self.callback_errors += 1
+                self.last_callback_error = f"{type(exc).__name__}: {exc}"
 
     def _parse(self, data: bytes) -> Tuple[List[Tuple[Dict[str, Any], int, str]], Optional[str]]:
         """``([(document, size, wire format)], rejection reason)`` for one datagram."""
@@ -231,7 +265,7 @@ class LocalDaemon:
         if body is None:
             return [], reason
         if body[:3] in OTLP_PREFIXES:
-            spans, reason = decode_otlp_body(body)
+            spans, reason = decode_otlp_body(body, MAX_DOCUMENTS_PER_DATAGRAM)
             if reason is not None:
                 return [], reason
             # Shown as X-Ray would turn them into documents: one per span.
@@ -244,8 +278,20 @@ class LocalDaemon:
     def _write(self, record: Dict[str, Any]) -> None:
         if self._out is None:
             return
-        self._out.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n")
-        self._out.flush()
+        try:
+            text = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+            if not text.isascii():
+                try:
+                    text.encode("utf-8")
+                except UnicodeEncodeError:
+                    # A lone surrogate (sent as a JSON escape such as \ud800) has no UTF-8 form: keep it an escape.
+                    text = json.dumps(record, separators=(",", ":"))
+            self._out.write(text + "\n")
+            self._out.flush()
+        except (OSError, ValueError, RecursionError) as exc:  # a full disk, say: count it, keep receiving
+            with self._lock:
+                self.write_errors += 1
+                self.last_write_error = f"{type(exc).__name__}: {exc}"
 
     # -- reading -----------------------------------------------------------
     def received(self) -> List[Received]:

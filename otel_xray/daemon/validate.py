@@ -9,6 +9,12 @@ looser where the service has moved on (dotted annotation keys).
 
 ``errors`` are what X-Ray rejects; ``warnings`` are what it accepts but
 probably not as intended (over 50 annotations, a reserved metadata namespace).
+
+The validator is total: any JSON value (and any Python value) gets a verdict,
+never an exception, whatever its types, sizes or depth. Subsegments are walked
+without recursion, values are quoted shortened, and at most
+``MAX_MESSAGES`` errors (and as many warnings) are listed per document, then
+a count of the rest: a hostile document's verdict stays small.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ __all__ = [
     "MAX_DATAGRAM_BYTES",
     "REJECTION_CATEGORIES",
     "rejection_category",
+    "MAX_MESSAGES",
 ]
 
 MAX_DOCUMENT_BYTES = 64_000  # "64 kB", read strictly
@@ -40,6 +47,10 @@ _ANNOTATION_KEY = re.compile(r"^[A-Za-z0-9_.]{1,500}$")
 _NAME_SYMBOLS = set("_.:/%&#=+-@")
 _NAME_CATEGORIES = {"Lu", "Ll", "Lt", "Lm", "Lo", "Nd", "Nl", "No", "Zs", "Zl", "Zp"}
 _MAX_250 = 250
+MAX_MESSAGES = 100
+# A location ("document.subsegments[0]...") is cut in the middle beyond this many characters.
+_MAX_WHERE = 160
+_MAX_QUOTED = 80
 
 
 @dataclass
@@ -63,15 +74,60 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def _is_epoch(value: Any) -> bool:
+    """A positive number that is finite as a float (X-Ray reads times as float64)."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        # A 400-digit integer is no float64: comparing never converts, so it cannot overflow.
+        return 0 < value < 2**1024
+    return isinstance(value, float) and math.isfinite(value) and value > 0
+
+
+def _quote(value: Any) -> str:
+    """``repr`` of a value for a message: short, and never raising (huge ints, broken objects)."""
+    try:
+        text = repr(value)
+    except Exception:
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= _MAX_QUOTED else text[: _MAX_QUOTED - 1] + "…"
+
+
+def _key(key: Any) -> str:
+    return _quote(key if isinstance(key, str) else str(type(key).__name__))
+
+
+def _child_where(where: str, suffix: str) -> str:
+    """``where`` + ``suffix``, cut in the middle when long: deep nesting must not make messages grow."""
+    joined = where + suffix
+    if len(joined) <= _MAX_WHERE:
+        return joined
+    return joined[:80] + "…" + joined[-(_MAX_WHERE - 81) :]
+
+
 class _Checker:
     def __init__(self, verdict: Verdict) -> None:
         self.v = verdict
+        self.more_errors = 0
+        self.more_warnings = 0
 
     def error(self, where: str, message: str) -> None:
-        self.v.errors.append(f"{where}: {message}")
+        if len(self.v.errors) < MAX_MESSAGES:
+            self.v.errors.append(f"{where}: {message}")
+        else:
+            self.more_errors += 1
 
     def warn(self, where: str, message: str) -> None:
-        self.v.warnings.append(f"{where}: {message}")
+        if len(self.v.warnings) < MAX_MESSAGES:
+            self.v.warnings.append(f"{where}: {message}")
+        else:
+            self.more_warnings += 1
+
+    def finish(self) -> None:
+        if self.more_errors:
+            self.v.errors.append(f"document: {self.more_errors} more error(s) not listed")
+        if self.more_warnings:
+            self.v.warnings.append(f"document: {self.more_warnings} more warning(s) not listed")
 
     # -- field kinds -------------------------------------------------------
     def string(self, obj: Dict[str, Any], key: str, where: str, max_chars: Optional[int] = None) -> None:
@@ -107,7 +163,7 @@ class _Checker:
             return
         value = obj[key]
         if not isinstance(value, str) or not _HEX16.match(value):
-            self.error(f"{where}.{key}", f"must be 16 hexadecimal digits, got {value!r}")
+            self.error(f"{where}.{key}", f"must be 16 hexadecimal digits, got {_quote(value)}")
         elif value.strip("0") == "":
             self.error(f"{where}.{key}", "must not be all zeros")
 
@@ -131,22 +187,22 @@ class _Checker:
             }
         )
         if bad:
-            self.error(f"{where}.name", f"characters X-Ray rejects (InvalidName): {''.join(bad)!r}")
+            self.error(f"{where}.name", f"characters X-Ray rejects (InvalidName): {_quote(''.join(bad))}")
 
     def times(self, doc: Dict[str, Any], where: str) -> None:
         start: Any = doc.get("start_time")
         if "start_time" not in doc:
             self.error(where, "'start_time' is required")
-        elif not _is_number(start) or not math.isfinite(start) or start <= 0:
-            self.error(f"{where}.start_time", f"must be positive epoch seconds, got {start!r}")
+        elif not _is_epoch(start):
+            self.error(f"{where}.start_time", f"must be positive epoch seconds, got {_quote(start)}")
             start = None
         in_progress = doc.get("in_progress")
         if "in_progress" in doc and not isinstance(in_progress, bool):
             self.error(f"{where}.in_progress", "must be a boolean")
         if "end_time" in doc:
             end = doc["end_time"]
-            if not _is_number(end) or not math.isfinite(end) or end <= 0:
-                self.error(f"{where}.end_time", f"must be positive epoch seconds, got {end!r}")
+            if not _is_epoch(end):
+                self.error(f"{where}.end_time", f"must be positive epoch seconds, got {_quote(end)}")
             elif _is_number(start) and end < start:
                 self.error(f"{where}.end_time", "is before start_time")
             if in_progress is True:
@@ -216,8 +272,8 @@ class _Checker:
         if annotations is None:
             return
         for key, value in annotations.items():
-            place = f"{where}.annotations[{key!r}]"
-            if not _ANNOTATION_KEY.match(key):
+            place = f"{where}.annotations[{_key(key)}]"
+            if not isinstance(key, str) or not _ANNOTATION_KEY.match(key):
                 self.error(place, "keys may hold only letters, digits, '_' and '.' (1-500)")
             if isinstance(value, str):
                 if len(value) > 1000:
@@ -232,10 +288,12 @@ class _Checker:
         if metadata is None:
             return
         for namespace, value in metadata.items():
+            if not isinstance(namespace, str):
+                self.error(f"{where}.metadata[{_key(namespace)}]", "namespaces must be strings")
             if not isinstance(value, dict):
-                self.error(f"{where}.metadata[{namespace!r}]", "each namespace must be an object")
-            if namespace.startswith("AWS."):
-                self.warn(f"{where}.metadata[{namespace!r}]", "namespaces starting with 'AWS.' are reserved")
+                self.error(f"{where}.metadata[{_key(namespace)}]", "each namespace must be an object")
+            if isinstance(namespace, str) and namespace.startswith("AWS."):
+                self.warn(f"{where}.metadata[{_key(namespace)}]", "namespaces starting with 'AWS.' are reserved")
 
     def cause(self, doc: Dict[str, Any], where: str) -> None:
         if "cause" not in doc:
@@ -300,7 +358,16 @@ class _Checker:
             self.warn(f"{where}.links", f"{len(links)} links; a segment can link to at most 20 traces")
 
     # -- documents ---------------------------------------------------------
-    def entity(self, doc: Dict[str, Any], where: str, embedded: bool) -> None:
+    def document(self, doc: Dict[str, Any]) -> None:
+        """The document and, depth first, every subsegment in it: a loop, not recursion."""
+        pending: List[Tuple[Dict[str, Any], str, bool]] = [(doc, "document", False)]
+        while pending:
+            entity, where, embedded = pending.pop()
+            children = self.entity(entity, where, embedded)
+            pending.extend(reversed(children))
+
+    def entity(self, doc: Dict[str, Any], where: str, embedded: bool) -> List[Tuple[Dict[str, Any], str, bool]]:
+        """Check one segment or subsegment; returns its subsegments, to be checked next."""
         self.name(doc, where)
         self.hex_id(doc, "id", where, required=True)
         self.times(doc, where)
@@ -327,7 +394,7 @@ class _Checker:
         self.cause(doc, where)
         self.links(doc, where)
         if "trace_id" in doc and (not isinstance(doc["trace_id"], str) or not _TRACE_ID.match(doc["trace_id"])):
-            self.error(f"{where}.trace_id", f"must look like 1-xxxxxxxx-xxxxxxxxxxxxxxxxxxxxxxxx, got {doc['trace_id']!r}")
+            self.error(f"{where}.trace_id", f"must look like 1-xxxxxxxx-xxxxxxxxxxxxxxxxxxxxxxxx, got {_quote(doc['trace_id'])}")
         if "type" in doc and doc["type"] != "subsegment":
             self.error(f"{where}.type", "the only type is 'subsegment'")
         if not embedded:
@@ -337,27 +404,48 @@ class _Checker:
                 self.error(where, "an independent subsegment needs 'parent_id'")
             if doc.get("type") != "subsegment" and "namespace" in doc and doc["namespace"] not in ("aws", "remote"):
                 self.warn(f"{where}.namespace", "segments do not normally carry a namespace")
+        children: List[Tuple[Dict[str, Any], str, bool]] = []
         subsegments = doc.get("subsegments")
         if subsegments is not None:
             if not isinstance(subsegments, list):
                 self.error(f"{where}.subsegments", "must be an array")
             else:
                 for index, sub in enumerate(subsegments):
+                    place = _child_where(where, f".subsegments[{index}]")
                     if isinstance(sub, dict):
-                        self.entity(sub, f"{where}.subsegments[{index}]", embedded=True)
+                        children.append((sub, place, True))
                     else:
-                        self.error(f"{where}.subsegments[{index}]", "must be an object")
+                        self.error(place, "must be an object")
+        return children
 
 
-def _non_finite(value: Any, where: str, found: List[str]) -> None:
-    if isinstance(value, float) and not math.isfinite(value):
-        found.append(where)
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            _non_finite(item, f"{where}.{key}", found)
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            _non_finite(item, f"{where}[{index}]", found)
+def _non_finite(document: Any) -> List[str]:
+    """Where NaN and infinities are, found without recursion."""
+    found: List[str] = []
+    pending: List[Tuple[Any, str]] = [(document, "document")]
+    while pending:
+        value, where = pending.pop()
+        if isinstance(value, float) and not math.isfinite(value):
+            found.append(where)
+        elif isinstance(value, dict):
+            pending.extend(
+                (item, _child_where(where, f".{key}" if isinstance(key, str) else f"[{_key(key)}]")) for key, item in value.items()
+            )
+        elif isinstance(value, list):
+            pending.extend((item, _child_where(where, f"[{index}]")) for index, item in enumerate(value))
+    found.reverse()  # in document order
+    return found
+
+
+def _encoded_size(doc: Dict[str, Any]) -> Tuple[Optional[int], Optional[str]]:
+    """Size of ``doc`` as compact UTF-8 JSON, or why it cannot be encoded (a Python-built value)."""
+    try:
+        text = json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
+    except RecursionError:
+        return None, "nested too deeply to encode as JSON"
+    except (TypeError, ValueError) as exc:
+        return None, f"cannot be encoded as JSON ({_quote(str(exc))})"
+    return len(text.encode("utf-8", "surrogatepass")), None
 
 
 def validate_document(doc: Any, encoded_size: Optional[int] = None, check_numbers: bool = True) -> Verdict:
@@ -372,15 +460,16 @@ def validate_document(doc: Any, encoded_size: Optional[int] = None, check_number
         checker.error("document", "must be a JSON object")
         return verdict
     if encoded_size is None:
-        encoded_size = len(json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode("utf-8", "replace"))
-    if encoded_size > MAX_DOCUMENT_BYTES:
+        encoded_size, unencodable = _encoded_size(doc)
+        if unencodable is not None:
+            checker.error("document", unencodable)
+    if encoded_size is not None and encoded_size > MAX_DOCUMENT_BYTES:
         checker.error("document", f"{encoded_size} bytes, over X-Ray's 64 kB per document")
-    bad_numbers: List[str] = []
     if check_numbers:
-        _non_finite(doc, "document", bad_numbers)
-    for where in bad_numbers:
-        checker.error(where, "NaN and Infinity are not JSON")
-    checker.entity(doc, "document", embedded=False)
+        for where in _non_finite(doc):
+            checker.error(where, "NaN and Infinity are not JSON")
+    checker.document(doc)
+    checker.finish()
     return verdict
 
 
@@ -392,7 +481,10 @@ REJECTION_CATEGORIES = (
     "invalid header",
     "document is not UTF-8",
     "document is not JSON",
+    "document is not a JSON object",
     "invalid OTLP",
+    "too many spans",
+    "internal error",  # a bug in this package, caught so that the daemon carries on
 )
 
 
@@ -460,4 +552,7 @@ def parse_body(body: bytes) -> Tuple[Optional[Dict[str, Any]], Optional[str], in
         document = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
     except (ValueError, RecursionError) as exc:
         return None, f"document is not JSON ({exc})", len(body)
+    if not isinstance(document, dict):
+        kind = "array" if isinstance(document, list) else "null" if document is None else type(document).__name__
+        return None, f"document is not a JSON object (a JSON {kind})", len(body)
     return document, None, len(body)
