@@ -364,12 +364,11 @@ def test_send_returns_at_once_while_the_endpoint_holds_a_request(fake_aws: None,
         for datagram, spans in documents[:2]:
             assert transport.send(datagram, spans) is None
         assert standin.arrived.wait(20), "the first batch never reached the stand-in"
-        # The worker is now inside PutTraceSegments, held by the stand-in. The application
-        # thread goes on handing over documents: each send returns, and the queue grows.
-        results = []
-        for datagram, spans in documents[2:]:
-            results.append(transport.send(datagram, spans))
-            assert not release.is_set()
+        # The worker is now inside PutTraceSegments, held by the stand-in (only the finally
+        # below releases it). The application thread goes on handing over documents: each
+        # send returns, and the queue grows until it is full.
+        results = call_guarded(lambda: [transport.send(datagram, spans) for datagram, spans in documents[2:]])
+        assert not release.is_set()
         stats = transport.stats()
         assert results[:20] == [None] * 20 and set(results[20:]) == {"queue_full"}
         assert stats.queued_documents == 20 and stats.in_flight_documents == 2
@@ -537,7 +536,8 @@ def test_its_own_calls_make_no_spans_when_botocore_is_instrumented(fake_aws: Non
         assert memory.get_finished_spans() == ()
         # The instrumentation was live: the same call made by the application is traced.
         xray_client(standin.url).put_trace_segments(TraceSegmentDocuments=[body(datagram).decode()])
-        assert [span.name for span in memory.get_finished_spans()] == ["XRay.PutTraceSegments"]
+        (traced,) = memory.get_finished_spans()
+        assert "PutTraceSegments" in traced.name
         transport.shutdown(5.0)
     finally:
         instrumentor.uninstrument()

@@ -22,13 +22,16 @@ Limits, and why:
   under X-Ray's larger (500 KB) trace size limit, which applies to batched
   segments.
 
-Retries follow botocore's *standard* retry rules: its classification
-(throttling such as ``ThrottledException``/429, 500/502/503/504, connection
-errors and timeouts) and its truncated exponential backoff with full jitter
+Retries follow the AWS SDKs' *standard* retry mode: botocore's own
+classification decides what is retried (throttling such as
+``ThrottledException``/429, 500/502/503/504, connection errors and timeouts),
+and the wait is the mode's truncated exponential backoff with full jitter
 (``rand() * min(base * 2**attempt, 20 s)``, base 1 s for throttling and 50 ms
-otherwise, raised to ``x-amz-retry-after`` when the service sends it). The
-waits happen here rather than inside botocore so that they are bounded by a
-per-batch budget, end early at shutdown, and can be driven by a test's clock.
+otherwise, raised to ``x-amz-retry-after`` when the service sends it), as
+current botocore computes it. The waits happen here rather than inside
+botocore so that they are bounded by a per-batch budget, end early at
+shutdown, can be driven by a test's clock, and are the same with every
+botocore version.
 A batch that still fails is dropped and its spans are counted by cause
 (``take_losses``); so are documents the service returns in
 ``UnprocessedTraceSegments``, as ``unprocessed:<ErrorCode>``.
@@ -274,14 +277,9 @@ class XRayApiTransport:
         self._all_losses: Counter[str] = Counter()
         self._counts: Counter[str] = Counter()
         self._batch_deadline = 0.0
-        self._retry_policy = _standard_retries.RetryPolicy(
-            retry_checker=_standard_retries.StandardRetryConditions(max_attempts=self._max_attempts),
-            retry_backoff=_standard_retries.ExponentialBackoff(
-                random=self._random,
-                throttling_detector=_standard_retries.ThrottlingErrorDetector(_standard_retries.RetryEventAdapter()),
-            ),
-        )
         self._retry_adapter = _standard_retries.RetryEventAdapter()
+        self._retry_conditions = _standard_retries.StandardRetryConditions(max_attempts=self._max_attempts)
+        self._throttling = _standard_retries.ThrottlingErrorDetector(self._retry_adapter)
 
     def _reset_after_fork(self) -> None:
         if self._client is not None:
@@ -588,9 +586,9 @@ class XRayApiTransport:
     def _needs_retry(self, **kwargs: Any) -> Any:
         """botocore's ``needs-retry`` hook: its standard rules decide; the wait is ours, bounded and interruptible."""
         context = self._retry_adapter.create_retry_context(**kwargs)
-        if not self._retry_policy.should_retry(context) or self._abandon.is_set():
+        if not self._retry_conditions.is_retryable(context) or self._abandon.is_set():
             return None
-        delay = self._retry_policy.compute_retry_delay(context)
+        delay = self._backoff(context, kwargs)
         if self._clock() + delay > self._batch_deadline:
             return None  # the retry budget is spent: give the batch up
         self._count("retries", 1)
@@ -602,6 +600,26 @@ class XRayApiTransport:
             return None
         self._count("api_calls", 1)
         return 0  # retry now: botocore sleeps for what is returned, and the wait is done
+
+    def _backoff(self, context: Any, kwargs: Dict[str, Any]) -> float:
+        """The standard retry mode's backoff, as current botocore computes it (older botocore lacks the
+        throttling base and ``x-amz-retry-after``; computing it here keeps it the same on every version)."""
+        status = getattr(context.http_response, "status_code", None)
+        throttling = status == 429 or bool(self._throttling.is_throttling_error(**kwargs))
+        base = _THROTTLING_BASE_SECONDS if throttling else _TRANSIENT_BASE_SECONDS
+        attempt: int = context.attempt_number
+        delay = float(self._random()) * min(base * 2.0 ** (attempt - 1), _MAX_BACKOFF_SECONDS)
+        headers = getattr(context.http_response, "headers", None) or {}
+        value = headers.get("x-amz-retry-after")
+        if value is None:
+            return delay
+        try:
+            retry_after = int(value) / 1000.0
+        except (TypeError, ValueError, OverflowError):
+            return delay
+        if retry_after < 0:
+            return delay
+        return max(delay, min(retry_after, delay + _RETRY_AFTER_MAX_EXTRA_SECONDS))
 
     def _drop(self, batch: List[_Item], cause: str, why: Optional[str] = None) -> None:
         if why is not None:
@@ -629,6 +647,13 @@ class XRayApiTransport:
             except Exception:  # pragma: no cover - closing is best effort
                 _logger.debug("otel-xray: closing the X-Ray client failed", exc_info=True)
 
+
+# The standard retry mode's backoff: rand() * min(base * 2**attempt, 20 s), base 1 s after
+# throttling and 50 ms after other transient errors; x-amz-retry-after raises it by up to 5 s.
+_THROTTLING_BASE_SECONDS = 1.0
+_TRANSIENT_BASE_SECONDS = 0.05
+_MAX_BACKOFF_SECONDS = 20.0
+_RETRY_AFTER_MAX_EXTRA_SECONDS = 5.0
 
 _THROTTLING_CODES = frozenset(
     ("ThrottledException", "ThrottlingException", "Throttling", "TooManyRequestsException", "RequestLimitExceeded")
