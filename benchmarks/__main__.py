@@ -2,4 +2,10 @@ import sys
 
 from .bench import main
 
-sys.exit(main())
+status = main()
+if status == 0:
+    # The X-Ray API transport's figures, with the same options (skipped without botocore and moto).
+    from .api_transport import main as api_transport_main
+
+    status = api_transport_main(sys.argv[1:])
+sys.exit(status)
