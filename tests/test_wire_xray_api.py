@@ -408,6 +408,19 @@ def test_flush_and_shutdown_end_within_their_timeouts_while_the_endpoint_stalls(
     assert stats.spans_delivered == sum(spans for _, spans in documents[:2])
 
 
+def test_the_queue_is_bounded_in_bytes_too_and_what_is_left_at_shutdown_is_counted(
+    fake_aws: None, standin: XRayStandIn
+) -> None:
+    documents = pipeline_documents(traces=10)
+    sizes = [len(body(datagram)) for datagram, _ in documents]
+    transport = transport_for(standin, queue_bytes=sum(sizes[:3]), linger_seconds=3600.0)
+    results = [transport.send(datagram, spans) for datagram, spans in documents]
+    assert results[:3] == [None] * 3 and set(results[3:]) == {"queue_full"}
+    call_guarded(lambda: transport.shutdown(0.0))
+    assert transport.take_losses() == {"shutdown": sum(spans for _, spans in documents[:3])}
+    assert standin.requests == []
+
+
 # ------------------------------------------------------------------ missing credentials or Region
 def _send_and_settle(transport: XRayApiTransport, documents: List[Tuple[bytes, int]]) -> Dict[str, int]:
     refused: Dict[str, int] = {}
