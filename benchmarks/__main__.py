@@ -3,7 +3,14 @@ import sys
 from .bench import main
 
 status = main()
-# The local X-Ray store's benchmarks (python -m benchmarks.store for its own options).
-from .store import main as store_main  # noqa: E402
+if status == 0:
+    # The local X-Ray store's benchmarks (python -m benchmarks.store for its own options).
+    from .store import main as store_main
 
-sys.exit(status or store_main(["--quick"] if "--quick" in sys.argv[1:] else []))
+    status = store_main(["--quick"] if "--quick" in sys.argv[1:] else [])
+if status == 0:
+    # The X-Ray API transport's figures, with the same options (skipped without botocore and moto).
+    from .api_transport import main as api_transport_main
+
+    status = api_transport_main(sys.argv[1:])
+sys.exit(status)

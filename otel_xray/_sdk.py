@@ -22,6 +22,7 @@ __all__ = [
     "configurator_base",
     "initialize_takes_export_span_processor",
     "fast_paths",
+    "suppress_instrumentation_context",
 ]
 
 _EMPTY: Dict[str, Any] = {}
@@ -121,3 +122,23 @@ def fast_paths() -> Mapping[str, bool]:
         "batch_queue": queue is not None and limit is not None,
         "export_span_processor": initialize_takes_export_span_processor(),
     }
+
+
+def suppress_instrumentation_context() -> Any:
+    """The current context with OpenTelemetry instrumentation switched off in it.
+
+    The API transport's own HTTPS calls go through botocore and urllib3; were
+    they instrumented, each PutTraceSegments would make spans, which would be
+    exported with the next PutTraceSegments, and so on. Instrumentations check
+    keys that opentelemetry-api keeps under private names
+    (``_SUPPRESS_INSTRUMENTATION_KEY``, ``_SUPPRESS_HTTP_INSTRUMENTATION_KEY``);
+    older instrumentations check the plain string ``"suppress_instrumentation"``.
+    """
+    from opentelemetry import context
+
+    current = context.get_current()
+    for name in ("_SUPPRESS_INSTRUMENTATION_KEY", "_SUPPRESS_HTTP_INSTRUMENTATION_KEY"):
+        key = getattr(context, name, None)
+        if isinstance(key, str):
+            current = context.set_value(key, True, current)
+    return context.set_value("suppress_instrumentation", True, current)

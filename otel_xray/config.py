@@ -24,6 +24,11 @@ __all__ = [
     "ExporterSettings",
     "parse_daemon_address",
     "exporter_settings",
+    "OTEL_EXPORTER_XRAY_TRANSPORT",
+    "OTEL_EXPORTER_XRAY_ENDPOINT",
+    "AWS_ENDPOINT_URL_XRAY",
+    "TransportSettings",
+    "transport_settings",
 ]
 
 AWS_XRAY_DAEMON_ADDRESS = "AWS_XRAY_DAEMON_ADDRESS"
@@ -306,3 +311,99 @@ def otel_propagators_configured(environ: Optional[Mapping[str, str]] = None) -> 
     """Whether ``OTEL_PROPAGATORS`` chooses the propagators (otherwise a set-up may choose them)."""
     env = os.environ if environ is None else environ
     return bool(env.get("OTEL_PROPAGATORS", "").strip())
+
+
+# ---------------------------------------------------------------- transport
+# Which transport carries the documents, and where the X-Ray API is. Kept apart
+# from ExporterSettings so that it can be resolved, tested and merged on its own.
+
+OTEL_EXPORTER_XRAY_TRANSPORT = "OTEL_EXPORTER_XRAY_TRANSPORT"
+OTEL_EXPORTER_XRAY_ENDPOINT = "OTEL_EXPORTER_XRAY_ENDPOINT"
+# The AWS SDKs' standard service-specific endpoint variable, and the switch that turns it off.
+AWS_ENDPOINT_URL_XRAY = "AWS_ENDPOINT_URL_XRAY"
+AWS_IGNORE_CONFIGURED_ENDPOINT_URLS = "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"
+# Set by Lambda, ECS, App Runner and CodeBuild, and read by most AWS SDKs (botocore
+# itself reads only AWS_DEFAULT_REGION and the profile, which it still does when this is unset).
+AWS_REGION = "AWS_REGION"
+TRANSPORTS = ("udp", "api")
+
+# Region names as botocore accepts them (letters, digits, inner hyphens).
+_REGION_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
+
+
+class TransportSettings(NamedTuple):
+    """How documents leave the process: ``udp`` to a daemon, or ``api`` straight to X-Ray."""
+
+    transport: str = "udp"
+    #: The X-Ray API endpoint URL; ``None``: botocore's endpoint rules for the region.
+    api_endpoint: Optional[str] = None
+    #: Where ``api_endpoint`` came from (an argument or a variable name), for messages.
+    api_endpoint_source: Optional[str] = None
+    #: The AWS Region; ``None``: botocore's own chain (``AWS_DEFAULT_REGION``, the profile).
+    region: Optional[str] = None
+
+
+def _api_endpoint(value: str, source: str) -> str:
+    text = value.strip()
+    scheme, sep, rest = text.partition("://")
+    host = rest.split("/", 1)[0]
+    if not sep or scheme.lower() not in ("http", "https") or not host or any(c.isspace() for c in text):
+        raise ValueError(
+            f"{source}={value!r} is not an X-Ray API endpoint; use a URL such as "
+            "'https://xray.us-east-1.amazonaws.com' or 'http://127.0.0.1:4566'"
+        )
+    return text
+
+
+def transport_settings(
+    transport: Optional[str] = None,
+    api_endpoint: Optional[str] = None,
+    region: Optional[str] = None,
+    protocol: str = "json",
+    environ: Optional[Mapping[str, str]] = None,
+) -> TransportSettings:
+    """Resolve the transport settings: arguments, then environment, then defaults.
+
+    ``protocol`` is the exporter's resolved protocol: OTLP datagrams exist only
+    for Lambda's UDP endpoint, so ``otlp`` with the ``api`` transport is refused.
+    """
+    env = os.environ if environ is None else environ
+    if transport is not None:
+        chosen, source = transport, "transport"
+    else:
+        chosen, source = env.get(OTEL_EXPORTER_XRAY_TRANSPORT, "").strip() or "udp", OTEL_EXPORTER_XRAY_TRANSPORT
+    if not isinstance(chosen, str) or chosen.strip().lower() not in TRANSPORTS:
+        raise ValueError(
+            f"{source}={chosen!r} is not a transport; use 'udp' (datagrams to an X-Ray daemon or agent, the "
+            "default) or 'api' (PutTraceSegments straight to X-Ray; needs pip install 'otel-xray[api]')"
+        )
+    name = chosen.strip().lower()
+    if name == "api" and str(protocol).lower() == "otlp":
+        raise ValueError(
+            "the 'otlp' protocol sends OTLP datagrams, which only Lambda's X-Ray UDP endpoint accepts; "
+            "the 'api' transport sends X-Ray segment documents: use protocol 'json' with it"
+        )
+
+    endpoint: Optional[str] = None
+    endpoint_source: Optional[str] = None
+    if api_endpoint is not None:
+        endpoint, endpoint_source = _api_endpoint(api_endpoint, "api_endpoint"), "api_endpoint"
+    elif env.get(OTEL_EXPORTER_XRAY_ENDPOINT, "").strip():
+        endpoint = _api_endpoint(env[OTEL_EXPORTER_XRAY_ENDPOINT], OTEL_EXPORTER_XRAY_ENDPOINT)
+        endpoint_source = OTEL_EXPORTER_XRAY_ENDPOINT
+    elif env.get(AWS_ENDPOINT_URL_XRAY, "").strip() and not parse_bool(
+        env.get(AWS_IGNORE_CONFIGURED_ENDPOINT_URLS, ""), AWS_IGNORE_CONFIGURED_ENDPOINT_URLS
+    ):
+        endpoint = _api_endpoint(env[AWS_ENDPOINT_URL_XRAY], AWS_ENDPOINT_URL_XRAY)
+        endpoint_source = AWS_ENDPOINT_URL_XRAY
+
+    if region is not None:
+        resolved_region: Optional[str] = region.strip() if isinstance(region, str) else region
+        region_source = "region"
+    else:
+        resolved_region, region_source = env.get(AWS_REGION, "").strip() or None, AWS_REGION
+    if resolved_region is not None and (not isinstance(resolved_region, str) or not _REGION_NAME.match(resolved_region)):
+        raise ValueError(f"{region_source}={resolved_region!r} is not an AWS Region name; use one such as 'us-east-1'")
+    return TransportSettings(
+        transport=name, api_endpoint=endpoint, api_endpoint_source=endpoint_source, region=resolved_region
+    )

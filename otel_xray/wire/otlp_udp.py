@@ -14,11 +14,22 @@ which base64 turns into 65,472, plus 33 bytes of header and prefix.
 from __future__ import annotations
 
 import base64
-from typing import Any, Callable, Dict, List, Sequence, Tuple
+import logging
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from .framing import HEADER, MAX_UDP_PAYLOAD_IPV4
 
-__all__ = ["SAMPLED_PREFIX", "UNSAMPLED_PREFIX", "MAX_PROTOBUF_BYTES", "load_encoder", "encode_otlp_datagrams"]
+__all__ = [
+    "SAMPLED_PREFIX",
+    "UNSAMPLED_PREFIX",
+    "MAX_PROTOBUF_BYTES",
+    "load_encoder",
+    "encode_otlp_datagrams",
+    "OUTSIDE_LAMBDA_WARNING",
+    "warn_if_outside_lambda",
+]
+
+_logger = logging.getLogger(__name__)
 
 SAMPLED_PREFIX = b"T1S"
 UNSAMPLED_PREFIX = b"T1U"
@@ -70,3 +81,24 @@ def encode_otlp_datagrams(
             _split(encode, group, limit, payloads, too_large)
             datagrams.extend((HEADER + prefix + base64.b64encode(payload), count) for payload, count in payloads)
     return datagrams, too_large
+
+
+OUTSIDE_LAMBDA_WARNING = (
+    "otel-xray: protocol 'otlp' (OTEL_EXPORTER_XRAY_PROTOCOL=otlp) outside AWS Lambda: only Lambda's X-Ray "
+    "endpoint accepts OTLP datagrams. The X-Ray daemon (v3.6.6 and earlier) has no OTLP handling: it forwards "
+    "each T1S/T1U datagram to PutTraceSegments as if it were a segment document, which is not JSON, so X-Ray "
+    "refuses it and every span is lost, with no error in this process. Use protocol 'json' (the default) with a daemon or agent, or the 'api' transport "
+    "where none runs. (The otel-xray local daemon decodes OTLP datagrams, for tests.)"
+)
+
+
+def warn_if_outside_lambda(protocol: str, lambda_mode: bool, logger: Optional[logging.Logger] = None) -> bool:
+    """Log :data:`OUTSIDE_LAMBDA_WARNING` once if ``protocol`` is ``otlp`` and the process is not in Lambda.
+
+    Called once when an exporter is set up, with its resolved settings
+    (``ExporterSettings.protocol`` and ``.lambda_mode``); returns whether it warned.
+    """
+    if str(protocol).lower() != "otlp" or lambda_mode:
+        return False
+    (logger or _logger).warning(OUTSIDE_LAMBDA_WARNING)
+    return True

@@ -1,0 +1,119 @@
+"""Both transports pass the same contract: UDP to a loopback receiver, and the X-Ray API to a loopback stand-in."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional
+
+import pytest
+
+from otel_xray.wire.framing import MAX_DOCUMENT_BYTES
+from otel_xray.wire.udp import SendFailure, UdpSender
+
+from .transport_contract import Harness, TransportContract, body
+from .xray_standin import XRayStandIn, fake_aws, held, isolated_aws  # noqa: F401 - fixtures
+
+
+class UdpSenderTransport:
+    """Today's ``UdpSender`` behind the ``Transport`` contract (the lead swaps in the real ``UdpTransport``)."""
+
+    name = "udp"
+    max_document_bytes = MAX_DOCUMENT_BYTES
+
+    def __init__(self, host: str, port: int) -> None:
+        self._sender = UdpSender(host, port)
+        self._refused_seen = 0
+
+    @property
+    def last_error(self) -> Optional[str]:
+        return self._sender.last_error
+
+    def describe(self) -> str:
+        return "udp %s:%d" % self._sender.address
+
+    def send(self, document: bytes, spans: int) -> Optional[str]:
+        if len(body(document)) > self.max_document_bytes:
+            return SendFailure.MESSAGE_TOO_LONG
+        return self._sender.send(document)
+
+    def take_losses(self) -> Mapping[str, int]:
+        # A refusal reports an earlier datagram; its span count is not known here (one each).
+        refused, self._refused_seen = self._sender.refused - self._refused_seen, self._sender.refused
+        return {SendFailure.CONNECTION_REFUSED: refused} if refused else {}
+
+    def force_flush(self, timeout_seconds: float) -> bool:
+        return not self._sender._closed  # datagrams leave in send(); nothing waits here
+
+    def shutdown(self, timeout_seconds: float) -> None:
+        self._sender.close()
+
+
+class TestUdpTransportContract(TransportContract):
+    @pytest.fixture
+    def harness(self) -> Iterator[Harness]:
+        receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        receiver.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+        receiver.bind(("127.0.0.1", 0))
+        receiver.settimeout(0.05)
+        received: List[bytes] = []
+        reading = threading.Event()
+        reading.set()
+        stop = threading.Event()
+
+        def read() -> None:
+            while not stop.is_set():
+                if not reading.wait(0.05):
+                    continue
+                try:
+                    received.append(body(receiver.recv(70_000)))
+                except socket.timeout:
+                    pass
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+
+        @contextlib.contextmanager
+        def stall() -> Iterator[Callable[[], bool]]:
+            reading.clear()  # nothing is read; the kernel buffer fills, then drops
+            try:
+                yield lambda: not reading.is_set()
+            finally:
+                reading.set()
+
+        transport = UdpSenderTransport(*receiver.getsockname())
+        yield Harness(transport, lambda: list(received), stall)
+        transport.shutdown(1.0)
+        stop.set()
+        reader.join(5)
+        receiver.close()
+
+
+class TestApiTransportContract(TransportContract):
+    @pytest.fixture
+    def harness(self, fake_aws: None) -> Iterator[Harness]:  # noqa: F811 - fixture
+        from otel_xray.wire.xray_api import XRayApiTransport
+
+        with XRayStandIn() as standin:
+            transport = XRayApiTransport(standin.url, "us-east-1", linger_seconds=0.05, read_timeout_seconds=60)
+            releases: List[threading.Event] = []
+
+            @contextlib.contextmanager
+            def stall() -> Iterator[Callable[[], bool]]:
+                release = threading.Event()
+                releases.append(release)
+                # Every request from now on is held until the stall ends.
+                standin.script.extend(held(release) for _ in range(1000))
+                try:
+                    yield lambda: not release.is_set()
+                finally:
+                    standin.script.clear()
+                    release.set()
+
+            try:
+                yield Harness(transport, lambda: [d.encode() for d in standin.documents()], stall)
+            finally:
+                for release in releases:
+                    release.set()
+                transport.shutdown(5.0)
