@@ -29,7 +29,9 @@ DEFAULTS: Dict[str, str] = {
     "OTEL_TRACES_EXPORTER": "xray",
     "OTEL_METRICS_EXPORTER": "none",
     "OTEL_LOGS_EXPORTER": "none",
-    "OTEL_PROPAGATORS": "xray,tracecontext,baggage",
+    # Later propagators win: an X-Amzn-Trace-Id header (API Gateway, ALB, App Runner add
+    # one) beats a traceparent, as aws-xray-sdk would join the X-Ray trace.
+    "OTEL_PROPAGATORS": "tracecontext,otel_xray,baggage",
     "OTEL_PYTHON_ID_GENERATOR": "otel_xray",
 }
 
