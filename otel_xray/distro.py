@@ -34,6 +34,10 @@ DEFAULTS: Dict[str, str] = {
     # one) beats a traceparent, as aws-xray-sdk would join the X-Ray trace.
     "OTEL_PROPAGATORS": "tracecontext,otel_xray,baggage",
     "OTEL_PYTHON_ID_GENERATOR": "otel_xray",
+    # Headers that aws-xray-sdk's middlewares read: the client's address behind a proxy
+    # (client_ip, x_forwarded_for) and the response size (content_length).
+    "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_REQUEST": "X-Forwarded-For",
+    "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_RESPONSE": "Content-Length",
 }
 
 
