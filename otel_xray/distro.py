@@ -22,7 +22,7 @@ from opentelemetry.instrumentation.distro import BaseDistro  # type: ignore[attr
 from ._sdk import configurator_base, initialize_takes_export_span_processor
 
 from .aws_lambda import LAMBDA_FUNCTION_NAME, InvocationSpanProcessor, explain_unsampled, in_lambda, lambda_resource_attributes
-from .resources import apply_default_detectors
+from .resources import aws_resource_attributes
 
 __all__ = ["DEFAULTS", "XRayDistro", "XRayConfigurator", "apply_defaults"]
 
@@ -88,7 +88,8 @@ class XRayConfigurator(configurator_base()):  # type: ignore[misc]
 
     def _configure(self, **kwargs):
         apply_defaults()
-        apply_default_detectors()  # AWS resource detectors for this platform, unless the user chose some
+        # What the AWS platform's detectors find, under everything else (unless the user chose detectors).
+        kwargs["resource_attributes"] = {**aws_resource_attributes(), **(kwargs.get("resource_attributes") or {})}
         if in_lambda():
             # Lambda facts as resource attributes (they feed origin and metadata), and a
             # span processor without a background thread, flushed at each invocation's end.

@@ -1,11 +1,15 @@
 """AWS resource detection, on by default under ``opentelemetry-instrument``, chosen from what the host shows.
 
-The ``otel_xray`` configurator sets ``OTEL_EXPERIMENTAL_RESOURCE_DETECTORS``
-(when the user has not) to the detectors of ``opentelemetry-sdk-extension-aws``
-that this process's platform calls for, so that ``origin`` and the ``aws``
-block of every segment are right with no code, as aws-xray-sdk's plugins make
-them. The SDK then runs them, merged under ``OTEL_RESOURCE_ATTRIBUTES`` and
-``OTEL_SERVICE_NAME`` as usual.
+The ``otel_xray`` configurator runs the detectors of
+``opentelemetry-sdk-extension-aws`` that this process's platform calls for (unless
+the user has set ``OTEL_EXPERIMENTAL_RESOURCE_DETECTORS``), so that ``origin`` and
+the ``aws`` block of every segment are right with no code, as aws-xray-sdk's
+plugins make them. What they find lies under ``OTEL_RESOURCE_ATTRIBUTES`` and
+``OTEL_SERVICE_NAME``, which still win. The configurator merges the result
+itself, in a fixed order, rather than naming the detectors in
+``OTEL_EXPERIMENTAL_RESOURCE_DETECTORS``: older SDKs (1.41, the newest that
+Python 3.9 gets, among them) merge those in no particular order, so a detector's
+``service.name`` could beat ``OTEL_SERVICE_NAME``.
 
 A detector is chosen only on a sign that needs no network (an environment
 variable or a local file), so that start-up never waits on a metadata endpoint
@@ -26,17 +30,17 @@ Lambda             ``AWS_LAMBDA_FUNCTION_NAME``                                 
 In Lambda the extension's ``aws_lambda`` detector finds nothing that
 :func:`otel_xray.aws_lambda.lambda_resource_attributes` does not already set
 (which adds the service name and log group), and loading it would cost cold
-start a scan of every installed package's entry points.
+start the import of the semantic-conventions module it uses.
 """
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import logging
 import os
-from typing import MutableMapping, Optional, Sequence, Tuple
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
-from .config import OTEL_EXPERIMENTAL_RESOURCE_DETECTORS, ComputeEnvironment, compute_environment
+from .config import ComputeEnvironment, compute_environment
 
 __all__ = [
     "EC2",
@@ -44,7 +48,7 @@ __all__ = [
     "EKS",
     "ELASTIC_BEANSTALK",
     "aws_detectors",
-    "apply_default_detectors",
+    "aws_resource_attributes",
 ]
 
 EC2 = "aws_ec2"
@@ -64,7 +68,16 @@ EC2_SIGNS: Sequence[Tuple[str, str]] = (
     ("/sys/devices/virtual/dmi/id/board_asset_tag", "i-"),
     ("/sys/hypervisor/uuid", "ec2"),
 )
-_EXTENSION = "opentelemetry.sdk.extension.aws"
+_EXTENSION = "opentelemetry.sdk.extension.aws.resource"
+# Each detector's class in the extension (the same classes its entry points name).
+_DETECTOR_CLASSES = {
+    EC2: "AwsEc2ResourceDetector",
+    ECS: "AwsEcsResourceDetector",
+    EKS: "AwsEksResourceDetector",
+    ELASTIC_BEANSTALK: "AwsBeanstalkResourceDetector",
+}
+# Seconds the SDK waits for each detector (the EC2 one gives up on the token after 1 s itself).
+DETECTOR_TIMEOUT = 5
 
 _logger = logging.getLogger(__name__)
 
@@ -87,36 +100,36 @@ def aws_detectors(environment: Optional[ComputeEnvironment] = None) -> Tuple[str
     return tuple(found)
 
 
-def apply_default_detectors(environ: Optional[MutableMapping[str, str]] = None) -> Optional[str]:
-    """Set ``OTEL_EXPERIMENTAL_RESOURCE_DETECTORS`` to :func:`aws_detectors` unless the user set it.
+def aws_resource_attributes(environ: Optional[Mapping[str, str]] = None) -> Dict[str, Any]:
+    """What the AWS detectors for this platform find, with the user's ``OTEL_*`` resource settings on top.
 
-    Returns the value set, or None when nothing was set (the user's choice
-    stands, no AWS platform shows, or the extension is not installed).
+    Empty when the user has set ``OTEL_EXPERIMENTAL_RESOURCE_DETECTORS`` (the SDK
+    runs those), when no AWS platform shows, or when the extension is missing (one
+    WARNING then names the extra). Meant as the lowest layer of the configurator's
+    ``resource_attributes``, which the SDK merges over its own detectors.
     """
-    env = os.environ if environ is None else environ
-    platform = compute_environment(env)
+    platform = compute_environment(environ)
     if platform.resource_detectors is not None:
-        return None
+        return {}
     names = aws_detectors(platform)
     if not names:
-        return None
-    if not _extension_installed():
+        return {}
+    try:
+        module = importlib.import_module(_EXTENSION)
+        detectors = [getattr(module, _DETECTOR_CLASSES[name])() for name in names]
+    except (ImportError, AttributeError):
         _logger.warning(
             "otel-xray: this process runs on %s, but opentelemetry-sdk-extension-aws is not installed, so segments "
             "get no origin or aws block; install otel-xray[instrument]",
             " and ".join(names),
         )
-        return None
-    value = ",".join(names)
-    env[OTEL_EXPERIMENTAL_RESOURCE_DETECTORS] = value
-    return value
+        return {}
+    from opentelemetry.sdk.resources import OTELResourceDetector, Resource, get_aggregated_resources
 
-
-def _extension_installed() -> bool:
-    try:
-        return importlib.util.find_spec(_EXTENSION) is not None
-    except ModuleNotFoundError:  # a parent package is missing
-        return False
+    # Later detectors win (the Beanstalk environment over the EC2 instance); OTEL_* over all of them.
+    detected = get_aggregated_resources(detectors, Resource({}), timeout=DETECTOR_TIMEOUT)
+    _logger.debug("otel-xray: AWS resource detectors %s found %s", ",".join(names), dict(detected.attributes))
+    return dict(detected.merge(OTELResourceDetector().detect()).attributes)
 
 
 def _on_ec2() -> bool:

@@ -98,25 +98,18 @@ def test_detectors_are_chosen_from_what_the_host_shows(host, environ, files, exp
     assert resources.aws_detectors(compute_environment(environ)) == expected
 
 
-def test_default_is_set_only_when_the_user_has_not_chosen(host):
+def test_nothing_is_detected_when_the_user_chose_detectors_or_no_platform_shows(host):
     host(ec2=NITRO)
-    environ = {"OTEL_EXPERIMENTAL_RESOURCE_DETECTORS": "otel"}
-    assert resources.apply_default_detectors(environ) is None
-    assert environ == {"OTEL_EXPERIMENTAL_RESOURCE_DETECTORS": "otel"}
-    environ = {"ECS_CONTAINER_METADATA_URI_V4": "http://x"}
-    assert resources.apply_default_detectors(environ) == "aws_ecs"
-    assert environ["OTEL_EXPERIMENTAL_RESOURCE_DETECTORS"] == "aws_ecs"
-    environ = {}
+    # the user's choice stands, and the SDK runs it: nothing here, not even the EC2 probe
+    assert resources.aws_resource_attributes({"OTEL_EXPERIMENTAL_RESOURCE_DETECTORS": "otel", "AWS_EC2_METADATA_DISABLED": "false"}) == {}
     host(ec2=("sys_vendor", "innotek GmbH"))
-    assert resources.apply_default_detectors(environ) is None and environ == {}
+    assert resources.aws_resource_attributes({}) == {}
 
 
 def test_without_the_extension_one_warning_says_what_is_missing(host, monkeypatch, caplog):
     host(ec2=NITRO)
     monkeypatch.setattr(resources, "_EXTENSION", "opentelemetry.sdk.extension.not_installed_here")
-    environ: Dict[str, str] = {}
-    assert resources.apply_default_detectors(environ) is None
-    assert environ == {}
+    assert resources.aws_resource_attributes({}) == {}
     (record,) = [r for r in caplog.records if r.name == "otel_xray.resources"]
     assert record.levelname == "WARNING" and "otel-xray[instrument]" in record.getMessage() and "aws_ec2" in record.getMessage()
 
@@ -249,14 +242,13 @@ _STARTUP = textwrap.dedent(
     with trace.get_tracer("probe").start_as_current_span("GET /", kind=trace.SpanKind.SERVER):
         pass
     provider.shutdown()
-    print(json.dumps({"resource": dict(provider.resource.attributes), "network": network,
-                      "detectors": os.environ.get("OTEL_EXPERIMENTAL_RESOURCE_DETECTORS")}, default=list))
+    print(json.dumps({"resource": dict(provider.resource.attributes), "network": network}, default=list))
     """
 )
 
 
 def _start_up(daemon: LocalDaemon, tmp_path: pathlib.Path, environ: Dict[str, str], **probe: Any) -> Dict[str, Any]:
-    """Run the distro's start-up in a fresh interpreter; its resource, detectors and network connections."""
+    """Run the distro's start-up in a fresh interpreter; its resource, network connections and the segment it sent."""
     vendor = tmp_path / "sys_vendor"
     if not vendor.exists():
         vendor.write_text("QEMU\n")  # a machine that is not EC2, unless a test says so
@@ -294,7 +286,7 @@ def _start_up(daemon: LocalDaemon, tmp_path: pathlib.Path, environ: Dict[str, st
 
 def test_with_nothing_in_the_environment_start_up_makes_no_network_call(daemon, tmp_path):
     report = _start_up(daemon, tmp_path, {})
-    assert report["detectors"] is None
+    assert "cloud.platform" not in report["resource"]
     # the only connection: the exporter's UDP socket to the daemon (resolved, then connected)
     to_daemon = [["resolve", daemon.address[0]], ["connect", str(daemon.address)]]
     assert [call for call in report["network"] if call not in to_daemon] == []
@@ -317,7 +309,6 @@ def test_ecs_task_metadata_gives_origin_and_the_ecs_block(daemon, tmp_path, endp
         }
     )
     report = _start_up(daemon, tmp_path, {"ECS_CONTAINER_METADATA_URI_V4": metadata.url + "/v4/c0ffee"})
-    assert report["detectors"] == "aws_ecs"
     assert report["resource"]["cloud.platform"] == "aws_ecs"
     assert report["resource"]["service.name"] == "detected"  # OTEL_SERVICE_NAME still wins over detectors
     segment = report["segment"]
@@ -332,7 +323,7 @@ def test_ec2_instance_metadata_gives_origin_and_the_ec2_block(daemon, tmp_path, 
     imds = _imds(endpoints)
     (tmp_path / "sys_vendor").write_text("Amazon EC2\n")
     report = _start_up(daemon, tmp_path, {}, imds=imds.url.split("//", 1)[1])
-    assert report["detectors"] == "aws_ec2"
+    assert report["resource"]["cloud.platform"] == "aws_ec2"
     segment = report["segment"]
     assert segment["origin"] == "AWS::EC2::Instance"
     assert segment["aws"]["ec2"] == {"instance_id": "i-0123456789abcdef0", "availability_zone": "eu-west-1b", "instance_size": "m6g.large"}
@@ -344,7 +335,7 @@ def test_ec2_metadata_disabled_turns_ec2_detection_off(daemon, tmp_path, endpoin
     imds = _imds(endpoints)
     (tmp_path / "sys_vendor").write_text("Amazon EC2\n")
     report = _start_up(daemon, tmp_path, {"AWS_EC2_METADATA_DISABLED": "true"}, imds=imds.url.split("//", 1)[1])
-    assert report["detectors"] is None and imds.requests == []
+    assert imds.requests == [] and "cloud.platform" not in report["resource"]
     assert "origin" not in report["segment"]
 
 
@@ -352,7 +343,7 @@ def test_the_users_detectors_win(daemon, tmp_path, endpoints):
     imds = _imds(endpoints)
     (tmp_path / "sys_vendor").write_text("Amazon EC2\n")
     report = _start_up(daemon, tmp_path, {"OTEL_EXPERIMENTAL_RESOURCE_DETECTORS": "otel"}, imds=imds.url.split("//", 1)[1])
-    assert report["detectors"] == "otel" and imds.requests == []
+    assert imds.requests == [] and "cloud.platform" not in report["resource"]
 
 
 def test_eks_gives_origin_and_the_eks_block(daemon, tmp_path, endpoints):
@@ -370,7 +361,7 @@ def test_eks_gives_origin_and_the_eks_block(daemon, tmp_path, endpoints):
         },
     )
     report = _start_up(daemon, tmp_path, {"KUBERNETES_SERVICE_HOST": "10.100.0.1"}, kubernetes_api=api.url)
-    assert report["detectors"] == "aws_eks"
+    assert report["resource"]["cloud.platform"] == "aws_eks"
     segment = report["segment"]
     assert segment["origin"] == "AWS::EKS::Container"
     assert segment["aws"]["eks"]["cluster_name"] == "prod-eks"
@@ -381,12 +372,16 @@ def test_elastic_beanstalk_on_ec2_names_the_environment_as_origin(daemon, tmp_pa
     (tmp_path / "sys_vendor").write_text("Amazon EC2\n")
     config = {"deployment_id": 23, "version_label": "app-1.4.2", "environment_name": "checkout-prod"}
     (tmp_path / "environment.conf").write_text(json.dumps(config))
-    report = _start_up(daemon, tmp_path, {}, imds=imds.url.split("//", 1)[1], beanstalk_config_contents=True)
-    assert report["detectors"] == "aws_ec2,aws_elastic_beanstalk"
+    report = _start_up(
+        daemon, tmp_path, {"OTEL_RESOURCE_ATTRIBUTES": "host.type=m6g.xlarge"}, imds=imds.url.split("//", 1)[1], beanstalk_config_contents=True
+    )
+    assert report["resource"]["cloud.platform"] == "aws_elastic_beanstalk"
+    assert report["resource"]["service.name"] == "detected"  # OTEL_SERVICE_NAME beats the detector's
     segment = report["segment"]
     assert segment["origin"] == "AWS::ElasticBeanstalk::Environment"
     assert segment["aws"]["elastic_beanstalk"] == {"environment_name": "checkout-prod", "version_label": "app-1.4.2", "deployment_id": 23}
     assert segment["aws"]["ec2"]["instance_id"] == "i-0123456789abcdef0"
+    assert segment["aws"]["ec2"]["instance_size"] == "m6g.xlarge"  # OTEL_RESOURCE_ATTRIBUTES beats the detector's
 
 
 @pytest.mark.parametrize("deployment_id", [23, "23"])
