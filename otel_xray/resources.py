@@ -19,7 +19,8 @@ that is not there:
 platform           sign                                                        detector
 =================  ==========================================================  ==========================
 ECS (EC2/Fargate)  ``ECS_CONTAINER_METADATA_URI_V4`` or ``..._URI``            ``aws_ecs`` (task metadata)
-EKS                ``KUBERNETES_SERVICE_HOST`` and a service-account token      ``aws_eks`` (Kubernetes API)
+EKS                ``KUBERNETES_SERVICE_HOST``, a service-account token and    ``aws_eks`` (Kubernetes API)
+                   the EC2 files below
 EC2                DMI/hypervisor files naming EC2 (not in ECS or Kubernetes,   ``aws_ec2`` (IMDSv2; 1 s
                    not with ``AWS_EC2_METADATA_DISABLED=true``)                 token timeout)
 Elastic Beanstalk  ``/var/elasticbeanstalk/xray/environment.conf``              ``aws_elastic_beanstalk``
@@ -88,11 +89,15 @@ def aws_detectors(environment: Optional[ComputeEnvironment] = None) -> Tuple[str
     if env.lambda_function:
         return ()
     found = []
+    on_ec2 = _on_ec2()
     if env.ecs:
         found.append(ECS)
-    elif env.kubernetes and os.path.exists(KUBERNETES_TOKEN):
-        found.append(EKS)
-    elif not env.ec2_metadata_disabled and _on_ec2():
+    elif env.kubernetes:
+        # A pod on EC2 nodes with a service-account token to ask the API with; elsewhere (another
+        # cloud, a laptop's cluster) the detector would only fail, with a WARNING, on every start.
+        if on_ec2 and os.path.exists(KUBERNETES_TOKEN):
+            found.append(EKS)
+    elif on_ec2 and not env.ec2_metadata_disabled:
         # Not inside ECS or Kubernetes: a task or pod may not reach the instance's metadata service.
         found.append(EC2)
     if os.path.exists(BEANSTALK_CONFIG):

@@ -86,9 +86,9 @@ NITRO = ("sys_vendor", "Amazon EC2")
         ({"AWS_EC2_METADATA_DISABLED": "true"}, {"ec2": NITRO}, ()),
         ({"ECS_CONTAINER_METADATA_URI_V4": "http://x"}, {}, ("aws_ecs",)),
         ({"ECS_CONTAINER_METADATA_URI_V4": "http://x"}, {"ec2": NITRO}, ("aws_ecs",)),  # ECS on EC2: not the instance's IMDS
-        ({"KUBERNETES_SERVICE_HOST": "10.0.0.1"}, {"token": True}, ("aws_eks",)),
         ({"KUBERNETES_SERVICE_HOST": "10.0.0.1"}, {"token": True, "ec2": NITRO}, ("aws_eks",)),
-        ({"KUBERNETES_SERVICE_HOST": "10.0.0.1"}, {}, ()),  # no service-account token: nothing to ask the API with
+        ({"KUBERNETES_SERVICE_HOST": "10.0.0.1"}, {"token": True}, ()),  # a cluster that does not run on EC2
+        ({"KUBERNETES_SERVICE_HOST": "10.0.0.1"}, {"ec2": NITRO}, ()),  # no service-account token: nothing to ask the API with
         ({}, {"beanstalk": True, "ec2": NITRO}, ("aws_ec2", "aws_elastic_beanstalk")),  # the environment names the origin
         ({"AWS_LAMBDA_FUNCTION_NAME": "fn"}, {"ec2": NITRO}, ()),  # Lambda: the configurator's own Lambda resource
     ],
@@ -347,6 +347,7 @@ def test_the_users_detectors_win(daemon, tmp_path, endpoints):
 
 
 def test_eks_gives_origin_and_the_eks_block(daemon, tmp_path, endpoints):
+    (tmp_path / "sys_vendor").write_text("Amazon EC2\n")  # EKS nodes are EC2 instances
     (tmp_path / "token").write_text("service-account-token")
     (tmp_path / "ca.crt").write_text("not used: the fake API is plain HTTP on loopback")
     authorization = ("Authorization", "Bearer service-account-token")
