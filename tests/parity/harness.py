@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import pathlib
 import random
@@ -135,6 +136,10 @@ def backends() -> Iterator[Dict[str, str]]:
     from moto.server import ThreadedMotoServer
 
     workdir = pathlib.Path(tempfile.mkdtemp(prefix="otel-xray-parity-"))
+    # moto's server logs every request through werkzeug's logger; not worth a line each here.
+    werkzeug_log = logging.getLogger("werkzeug")
+    previous_level = werkzeug_log.level
+    werkzeug_log.setLevel(logging.WARNING)
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     moto.start()
     try:
@@ -149,6 +154,7 @@ def backends() -> Iterator[Dict[str, str]]:
         yield {"dynamodb_url": dynamodb_url, "workdir": str(workdir), "sqlite": database.name}
     finally:
         moto.stop()
+        werkzeug_log.setLevel(previous_level)
         shutil.rmtree(workdir, ignore_errors=True)
 
 
