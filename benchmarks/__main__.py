@@ -1,6 +1,7 @@
 import sys
 
 from .bench import main
+from .bytes_per_request import main as bytes_per_request
 
 status = main()
 if status == 0:
@@ -13,4 +14,7 @@ if status == 0:
     from .api_transport import main as api_transport_main
 
     status = api_transport_main(sys.argv[1:])
+if status == 0:
+    # Encoded bytes per request, ours against aws-xray-sdk's for the same requests.
+    status = bytes_per_request()
 sys.exit(status)

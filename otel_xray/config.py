@@ -29,6 +29,8 @@ __all__ = [
     "AWS_ENDPOINT_URL_XRAY",
     "TransportSettings",
     "transport_settings",
+    "ComputeEnvironment",
+    "compute_environment",
 ]
 
 AWS_XRAY_DAEMON_ADDRESS = "AWS_XRAY_DAEMON_ADDRESS"
@@ -406,4 +408,37 @@ def transport_settings(
         raise ValueError(f"{region_source}={resolved_region!r} is not an AWS Region name; use one such as 'us-east-1'")
     return TransportSettings(
         transport=name, api_endpoint=endpoint, api_endpoint_source=endpoint_source, region=resolved_region
+    )
+
+
+# -- where the process runs (for choosing AWS resource detectors) -----------------------------
+OTEL_EXPERIMENTAL_RESOURCE_DETECTORS = "OTEL_EXPERIMENTAL_RESOURCE_DETECTORS"
+ECS_CONTAINER_METADATA_URI = "ECS_CONTAINER_METADATA_URI"
+ECS_CONTAINER_METADATA_URI_V4 = "ECS_CONTAINER_METADATA_URI_V4"
+KUBERNETES_SERVICE_HOST = "KUBERNETES_SERVICE_HOST"
+# botocore's switch for the EC2 instance metadata service, honoured by the detection too.
+AWS_EC2_METADATA_DISABLED = "AWS_EC2_METADATA_DISABLED"
+
+
+class ComputeEnvironment(NamedTuple):
+    """What environment variables tell about the platform the process runs on."""
+
+    # OTEL_EXPERIMENTAL_RESOURCE_DETECTORS as the user set it; None when unset or blank.
+    resource_detectors: Optional[str]
+    lambda_function: bool  # AWS_LAMBDA_FUNCTION_NAME: an AWS Lambda function
+    ecs: bool  # ECS_CONTAINER_METADATA_URI(_V4): an ECS task (on EC2 or Fargate)
+    kubernetes: bool  # KUBERNETES_SERVICE_HOST: a Kubernetes pod (EKS or not)
+    ec2_metadata_disabled: bool  # AWS_EC2_METADATA_DISABLED=true
+
+
+def compute_environment(environ: Optional[Mapping[str, str]] = None) -> ComputeEnvironment:
+    """Read the variables that say where the process runs; never raises (none of them is ours)."""
+    env = os.environ if environ is None else environ
+    detectors = env.get(OTEL_EXPERIMENTAL_RESOURCE_DETECTORS, "").strip()
+    return ComputeEnvironment(
+        resource_detectors=detectors or None,
+        lambda_function=bool(env.get(AWS_LAMBDA_FUNCTION_NAME, "").strip()),
+        ecs=bool(env.get(ECS_CONTAINER_METADATA_URI_V4, "").strip() or env.get(ECS_CONTAINER_METADATA_URI, "").strip()),
+        kubernetes=bool(env.get(KUBERNETES_SERVICE_HOST, "").strip()),
+        ec2_metadata_disabled=env.get(AWS_EC2_METADATA_DISABLED, "").strip().lower() == "true",
     )

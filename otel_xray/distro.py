@@ -20,8 +20,8 @@ from typing import Dict
 from opentelemetry.instrumentation.distro import BaseDistro  # type: ignore[attr-defined]
 
 from ._sdk import configurator_base, initialize_takes_export_span_processor
-
 from .aws_lambda import LAMBDA_FUNCTION_NAME, InvocationSpanProcessor, explain_unsampled, in_lambda, lambda_resource_attributes
+from .resources import aws_resource_attributes
 
 __all__ = ["DEFAULTS", "XRayDistro", "XRayConfigurator", "apply_defaults"]
 
@@ -29,8 +29,14 @@ DEFAULTS: Dict[str, str] = {
     "OTEL_TRACES_EXPORTER": "xray",
     "OTEL_METRICS_EXPORTER": "none",
     "OTEL_LOGS_EXPORTER": "none",
-    "OTEL_PROPAGATORS": "xray,tracecontext,baggage",
+    # Later propagators win: an X-Amzn-Trace-Id header (API Gateway, ALB, App Runner add
+    # one) beats a traceparent, as aws-xray-sdk would join the X-Ray trace.
+    "OTEL_PROPAGATORS": "tracecontext,otel_xray,baggage",
     "OTEL_PYTHON_ID_GENERATOR": "otel_xray",
+    # Headers that aws-xray-sdk's middlewares read: the client's address behind a proxy
+    # (client_ip, x_forwarded_for) and the response size (content_length).
+    "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_REQUEST": "X-Forwarded-For",
+    "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_RESPONSE": "Content-Length",
 }
 
 
@@ -81,6 +87,8 @@ class XRayConfigurator(configurator_base()):  # type: ignore[misc]
 
     def _configure(self, **kwargs):
         apply_defaults()
+        # What the AWS platform's detectors find, under everything else (unless the user chose detectors).
+        kwargs["resource_attributes"] = {**aws_resource_attributes(), **(kwargs.get("resource_attributes") or {})}
         if in_lambda():
             # Lambda facts as resource attributes (they feed origin and metadata), and a
             # span processor without a background thread, flushed at each invocation's end.

@@ -10,12 +10,16 @@ puts the time first so that traces sort and age correctly in older tooling.
 from __future__ import annotations
 
 import random
+import threading
 import time
+from typing import List, Optional
 
+from opentelemetry.context import Context, create_key, get_value, set_value
 from opentelemetry.sdk.trace.id_generator import IdGenerator
 
 __all__ = [
     "XRayIdGenerator",
+    "with_trace_to_join",
     "xray_trace_id",
     "otel_trace_id",
     "segment_id",
@@ -26,11 +30,45 @@ _TRACE_ID_RANDOM_BITS = 96
 _SPAN_ID_BITS = 64
 
 
+_TRACE_TO_JOIN = create_key("otel_xray.trace_to_join")
+
+
+class _TraceToJoin:
+    """A trace ID that the next root span started in this context takes, once."""
+
+    __slots__ = ("_ids", "_lock")
+
+    def __init__(self, trace_id: int) -> None:
+        self._ids: List[int] = [trace_id]
+        self._lock = threading.Lock()
+
+    def take(self) -> Optional[int]:
+        with self._lock:
+            return self._ids.pop() if self._ids else None
+
+
+def with_trace_to_join(trace_id: int, context: Optional[Context] = None) -> Context:
+    """A context in which the next root span joins ``trace_id`` (with no parent).
+
+    For an ``X-Amzn-Trace-Id`` header that names a trace but no parent segment
+    (``Root=`` without ``Parent=``, as an Application Load Balancer sends it):
+    the SDK starts a span without a valid parent as a new root and asks the ID
+    generator for its trace ID, so :class:`XRayIdGenerator` answers with this
+    one when the context is current at that moment (server instrumentations
+    attach the extracted context before starting their span). Only the first
+    root span takes it; the sampler decides as for any new trace.
+    """
+    if not 0 < trace_id < 1 << 128:
+        raise ValueError(f"not a 128-bit trace ID: {trace_id!r}")
+    return set_value(_TRACE_TO_JOIN, _TraceToJoin(trace_id), context)
+
+
 class XRayIdGenerator(IdGenerator):
     """An ``IdGenerator`` whose trace IDs start with the current epoch seconds.
 
     The high 32 bits of each trace ID are ``int(time.time())``, the low 96
-    bits random; span IDs are 64 random bits, never zero.
+    bits random; span IDs are 64 random bits, never zero. A root span started
+    in a context made by :func:`with_trace_to_join` takes that trace ID instead.
     """
 
     def generate_span_id(self) -> int:
@@ -40,6 +78,11 @@ class XRayIdGenerator(IdGenerator):
         return span_id
 
     def generate_trace_id(self) -> int:
+        pending = get_value(_TRACE_TO_JOIN)
+        if isinstance(pending, _TraceToJoin):
+            joined = pending.take()
+            if joined is not None:
+                return joined
         epoch = int(time.time()) & 0xFFFFFFFF
         return (epoch << _TRACE_ID_RANDOM_BITS) | random.getrandbits(_TRACE_ID_RANDOM_BITS)
 

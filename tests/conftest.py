@@ -13,6 +13,13 @@ from otel_xray.daemon.server import LocalDaemon
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
 
+# Tests never reach a metadata service: where CI runs on EC2, in ECS or in Kubernetes, the
+# configurator would otherwise choose AWS resource detectors for the subprocesses tests start
+# (which inherit this environment). Tests of detection set these themselves, towards loopback fakes.
+for _platform_variable in ("ECS_CONTAINER_METADATA_URI", "ECS_CONTAINER_METADATA_URI_V4", "KUBERNETES_SERVICE_HOST"):
+    os.environ.pop(_platform_variable, None)
+os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
+
 
 @pytest.fixture
 def daemon() -> Iterator[LocalDaemon]:

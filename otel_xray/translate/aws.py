@@ -102,10 +102,15 @@ def resource_aws_block(resource: Mapping[str, Any]) -> Optional[Dict[str, Any]]:
         block["ec2"] = _fields(resource, _EC2_FIELDS)
     if platform == "aws_ecs":
         block["ecs"] = _fields(resource, _ECS_FIELDS)
-    instance_id = _text(resource, "service.instance.id")
-    if platform == "aws_elastic_beanstalk" and instance_id:
+    instance_id = resource.get("service.instance.id")
+    if platform == "aws_elastic_beanstalk" and instance_id not in (None, ""):
         beanstalk = _fields(resource, _BEANSTALK_FIELDS)
-        beanstalk["deployment_id"] = int(instance_id) if instance_id.isdigit() else 0
+        # opentelemetry-sdk-extension-aws passes the environment file's number through as an int.
+        if type(instance_id) is int:
+            beanstalk["deployment_id"] = instance_id
+        else:
+            text = _text(resource, "service.instance.id")
+            beanstalk["deployment_id"] = int(text) if text.isdigit() else 0
         block["elastic_beanstalk"] = beanstalk
     if platform == "aws_eks" or _text(resource, "k8s.cluster.name"):
         block["eks"] = _fields(resource, _EKS_FIELDS)
