@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from typing import Any, Dict, List, MutableMapping, Optional, Set, Tuple
+from typing import Any, Dict, List, MutableMapping, Set, Tuple
 
 from . import _fork
 
@@ -104,62 +104,97 @@ def nest(docs: List[Document], max_depth: int = MAX_NESTING_DEPTH) -> List[Tuple
     if len(docs) < 2:
         return [(doc, 1) for doc in docs]
     by_id: Dict[Any, Document] = {doc["id"]: doc for doc in docs}
+    # id(parent) -> its subsegments in batch order: each document is in at most one list.
     children: Dict[int, List[Document]] = {}
-    tops: List[Document] = []
+    heads: List[Document] = []
     for doc in docs:
-        parent = by_id.get(doc.get("parent_id")) if doc.get("type") == "subsegment" else None
-        if parent is not None and parent is not doc and parent["trace_id"] == doc["trace_id"]:
-            siblings = children.get(id(parent))
-            if siblings is None:
-                children[id(parent)] = [doc]
-            else:
-                siblings.append(doc)
-        else:
-            tops.append(doc)
+        if doc.get("type") == "subsegment":
+            parent = by_id.get(doc.get("parent_id"))
+            if parent is not None and parent is not doc and parent["trace_id"] == doc["trace_id"]:
+                siblings = children.get(id(parent))
+                if siblings is None:
+                    children[id(parent)] = [doc]
+                else:
+                    siblings.append(doc)
+                continue
+        heads.append(doc)
     if not children:
         return [(doc, 1) for doc in docs]
 
-    placed: Set[int] = set()
-    heads: List[Document] = []
-    counts: List[int] = []
-
-    def grow(head: Document) -> None:
-        # Depth-first with an explicit stack of (document, its depth below its head, the head's index).
-        placed.add(id(head))
-        heads.append(head)
-        counts.append(1)
-        pending: List[Tuple[Document, int, int]] = [(head, 0, len(heads) - 1)]
+    # From the documents without a parent in the batch every path is a chain of distinct
+    # parents, so each document is met once, and no "seen" set is needed here.
+    result: List[Tuple[Document, int]] = []
+    placed = 0
+    index = 0
+    while index < len(heads):  # heads grows when a subsegment is too deep to embed
+        head = heads[index]
+        index += 1
+        kids = children.get(id(head))
+        if kids is None:
+            result.append((head, 1))
+            placed += 1
+            continue
+        count = 1
+        pending: List[Tuple[Document, List[Document], int]] = [(head, kids, 0)]
         while pending:
-            doc, depth, tree = pending.pop()
-            kids = children.get(id(doc))
-            if not kids:
+            doc, kids, depth = pending.pop()
+            if depth >= max_depth:
+                heads.extend(kids)  # too deep to embed: each heads a document of its own
                 continue
-            embedded: Optional[List[Document]] = None
+            embedded = doc.get("subsegments")
+            if embedded is None:
+                doc["subsegments"] = kids
+            else:
+                embedded.extend(kids)
+            count += len(kids)
             for kid in kids:
-                if id(kid) in placed:  # a cycle of parents came back round
-                    continue
-                placed.add(id(kid))
-                if depth >= max_depth:
-                    # Too deep to embed: this subsegment heads a document of its own.
-                    heads.append(kid)
-                    counts.append(1)
-                    pending.append((kid, 0, len(heads) - 1))
-                    continue
-                if embedded is None:
-                    embedded = doc.setdefault("subsegments", [])
-                embedded.append(kid)
-                counts[tree] += 1
-                pending.append((kid, depth + 1, tree))
+                grandchildren = children.get(id(kid))
+                if grandchildren is not None:
+                    pending.append((kid, grandchildren, depth + 1))
+        result.append((head, count))
+        placed += count
+    if placed < len(docs):
+        result.extend(_nest_cycles(docs, heads, children, max_depth))
+    return result
 
-    for top in tops:
-        grow(top)
-    if len(placed) < len(docs):
-        # Left over: subsegments whose parents form a cycle. The first of each cycle met
-        # in batch order heads a document; the others nest under it as far as they can.
-        for doc in docs:
-            if id(doc) not in placed:
-                grow(doc)
-    return list(zip(heads, counts))
+
+def _nest_cycles(
+    docs: List[Document], heads: List[Document], children: Dict[int, List[Document]], max_depth: int
+) -> List[Tuple[Document, int]]:
+    """The documents no head reaches: their parents form a cycle (or they descend from one).
+
+    The first of them in batch order heads a document and the others nest under
+    it, the cycle broken where it would close; none is left out.
+    """
+    reached: Set[int] = set()
+    stack = list(heads)
+    while stack:
+        doc = stack.pop()
+        reached.add(id(doc))
+        stack.extend(children.get(id(doc), ()))
+    result: List[Tuple[Document, int]] = []
+    for first in docs:
+        if id(first) in reached:
+            continue
+        reached.add(id(first))
+        cycle_heads = [first]
+        for head in cycle_heads:  # grows as subsegments too deep to embed head their own
+            count = 1
+            pending = [(head, 0)]
+            while pending:
+                doc, depth = pending.pop()
+                for kid in children.get(id(doc), ()):
+                    if id(kid) in reached:  # where the cycle closes
+                        continue
+                    reached.add(id(kid))
+                    if depth >= max_depth:
+                        cycle_heads.append(kid)
+                        continue
+                    doc.setdefault("subsegments", []).append(kid)
+                    count += 1
+                    pending.append((kid, depth + 1))
+            result.append((head, count))
+    return result
 
 
 class Assembler:
