@@ -238,3 +238,70 @@ def test_constructor_defaults_and_arguments(kwargs):
     assert tuple(exporter.indexed_attributes) == tuple(kwargs.get("indexed_attributes", ()))
     assert exporter.index_all_attributes is kwargs.get("index_all_attributes", False)
     exporter.shutdown()
+
+
+class QueueingTransport:
+    """A transport that accepts documents for later, as the X-Ray API transport does (the contract, in memory)."""
+
+    name = "memory"
+    max_document_bytes = 64_000
+    last_error = None
+
+    def __init__(self):
+        self.accepted = []
+        self.losses = {}
+        self.calls = []
+
+    def describe(self):
+        return "memory"
+
+    def send(self, document, spans):
+        self.accepted.append((document, spans))
+        return None
+
+    def take_losses(self):
+        losses, self.losses = self.losses, {}
+        return losses
+
+    def force_flush(self, timeout_seconds):
+        self.calls.append(("force_flush", timeout_seconds))
+        return True
+
+    def shutdown(self, timeout_seconds):
+        self.calls.append(("shutdown", timeout_seconds))
+
+
+def test_any_transport_that_meets_the_contract_and_losses_it_reports_later(monkeypatch, caplog):
+    from otel_xray import exporter as exporter_module
+    from otel_xray.wire.transport import Transport
+
+    transport = QueueingTransport()
+    assert isinstance(transport, Transport)
+    monkeypatch.setattr(exporter_module, "create_transport", lambda settings: transport)
+    exporter = XRaySpanExporter()
+    parent = make_span(name="parent", kind=SpanKind.SERVER)
+    from opentelemetry.trace import SpanContext, TraceFlags
+
+    context = SpanContext(parent.context.trace_id, parent.context.span_id, False, TraceFlags(1))
+    assert exporter.export([parent, make_span(name="child", parent=context)]) is SpanExportResult.SUCCESS
+    ((document, spans),) = transport.accepted
+    assert spans == 2 and b'"subsegments"' in document and not document.startswith(b'{"format"')
+    assert exporter.stats().spans_exported == 2
+    # Later, the transport learns that the call carrying them failed (throttled, say).
+    transport.losses = {"throttled": 2}
+    transport.last_error = "ThrottledException"
+    with caplog.at_level(logging.WARNING, logger="otel_xray.exporter"):
+        assert exporter.force_flush(2500) is True
+    stats = exporter.stats()
+    assert (stats.spans_exported, stats.spans_dropped, stats.send_failures) == (0, 2, {"throttled": 2})
+    assert "ThrottledException" in caplog.records[-1].getMessage() and "(memory)" in caplog.records[-1].getMessage()
+    exporter.shutdown()
+    assert transport.calls == [("force_flush", 2.5), ("shutdown", 10.0)]
+
+
+def test_otlp_goes_by_udp_only(monkeypatch):
+    from otel_xray import exporter as exporter_module
+
+    monkeypatch.setattr(exporter_module, "create_transport", lambda settings: QueueingTransport())
+    with pytest.raises(ValueError, match="UDP only"):
+        XRaySpanExporter(protocol="otlp")
