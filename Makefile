@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test bench clean
+.PHONY: demo test test-lowest bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -15,7 +15,7 @@ $(VENV)/.installed-demo: $(BIN)/python pyproject.toml
 	touch $@
 
 $(VENV)/.installed-test: $(BIN)/python pyproject.toml
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,test-aws-lambda]'
 	touch $@
 
 demo: $(VENV)/.installed-demo
@@ -31,5 +31,18 @@ $(VENV)/.installed-bench: $(BIN)/python pyproject.toml
 bench: $(VENV)/.installed-bench
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)
 
+# The whole suite on the lowest versions pyproject.toml declares, in a virtualenv of its own.
+LOWEST     ?= .venv-lowest
+LOWEST_BIN := $(LOWEST)/bin
+
+$(LOWEST)/.installed: pyproject.toml .ci/lowest-constraints.txt
+	$(PYTHON) -m venv $(LOWEST)
+	$(LOWEST_BIN)/python -m pip install --quiet --upgrade pip
+	$(LOWEST_BIN)/python -m pip install --quiet -c .ci/lowest-constraints.txt -e '.[test]'
+	touch $@
+
+test-lowest: $(LOWEST)/.installed
+	$(LOWEST_BIN)/python -m pytest -p no:cacheprovider $(PYTEST_ARGS)
+
 clean:
-	rm -rf $(VENV) build dist *.egg-info .pytest_cache
+	rm -rf $(VENV) $(LOWEST) build dist *.egg-info .pytest_cache

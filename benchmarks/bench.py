@@ -26,7 +26,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from otel_xray import XRayIdGenerator, XRaySpanExporter
-from otel_xray.exporter import nest_subsegments
+from otel_xray.assemble import nest
 from otel_xray.translate import Translator
 
 HEADER = b'{"format":"json","version":1}\n'
@@ -155,7 +155,7 @@ def export_cost_candidates(spans: list, batch: int) -> Dict[str, Callable[[], in
     translator = Translator()
     docs = []
     for start in range(0, len(spans), batch):
-        docs.extend(nest_subsegments([translator.translate(span) for span in spans[start : start + batch]]))
+        docs.extend(doc for doc, _ in nest([translator.translate(span) for span in spans[start : start + batch]]))
     floor_socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 
     def export() -> int:

@@ -1,15 +1,42 @@
-"""Send OpenTelemetry traces to AWS X-Ray over UDP, with no collector.
+"""Send OpenTelemetry traces to AWS X-Ray, with no collector.
 
-Public API::
+The public API is exactly the names below (``__all__``); every other module and
+name in the package is internal and may change without notice::
 
     from otel_xray import XRaySpanExporter, XRayIdGenerator
+
+- :class:`XRaySpanExporter`: a span exporter that sends X-Ray segment documents
+  to the X-Ray daemon; :meth:`XRaySpanExporter.stats` returns an
+  :class:`ExporterStats` snapshot of what was sent and what was lost.
+- :class:`XRayIdGenerator`: trace IDs that start with the epoch second, as X-Ray requires.
+- :class:`XRayBatchSpanProcessor`: the SDK's batch processor, counting its queue drops in the stats.
+- :func:`annotate`: an indexed annotation on the current segment, from any depth of a request.
+- AWS Lambda: :func:`configure_lambda` (set-up in one call), :func:`lambda_handler`
+  (one span per invocation, flushed before the handler returns) and
+  :class:`InvocationSpanProcessor` (holds an invocation's spans, no thread).
+- ``__version__``.
+
+Set-up through ``opentelemetry-instrument`` uses the entry points declared in
+``pyproject.toml`` (exporter ``xray``, distro and configurator ``otel_xray``,
+ID generator ``otel_xray``) and needs no import.
 """
 
 from .annotate import annotate
+from .aws_lambda import InvocationSpanProcessor, lambda_handler
+from .aws_lambda import configure as configure_lambda
 from .exporter import ExporterStats, XRaySpanExporter
 from .ids import XRayIdGenerator
 from .processor import XRayBatchSpanProcessor
 from .version import __version__
 
-__all__ = ["XRaySpanExporter", "XRayBatchSpanProcessor", "XRayIdGenerator", "ExporterStats", "__version__"]
-__all__ += ["annotate"]
+__all__ = [
+    "XRaySpanExporter",
+    "ExporterStats",
+    "XRayIdGenerator",
+    "XRayBatchSpanProcessor",
+    "annotate",
+    "configure_lambda",
+    "lambda_handler",
+    "InvocationSpanProcessor",
+    "__version__",
+]

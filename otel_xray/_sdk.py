@@ -113,7 +113,7 @@ def fast_paths() -> Mapping[str, bool]:
     try:
         queue, limit = batch_queue(processor)
     finally:
-        processor.shutdown()
+        processor.shutdown()  # type: ignore[no-untyped-call]  # untyped in older SDKs
         provider.shutdown()
     return {
         "span_attributes": type(getattr(getattr(span, "_attributes", None), "_dict", None)) is dict,

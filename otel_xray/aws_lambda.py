@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 import threading
 from typing import Any, Callable, Dict, List, Mapping, Optional, TypeVar
 
@@ -27,52 +26,49 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 from opentelemetry.trace import SpanKind
 
-__all__ = [
-    "LAMBDA_FUNCTION_NAME",
-    "TRACE_HEADER",
-    "in_lambda",
-    "lambda_resource_attributes",
-    "parse_trace_header",
-    "InvocationSpanProcessor",
-    "lambda_handler",
-    "configure",
-]
+from . import _fork
+from .config import (
+    AWS_LAMBDA_FUNCTION_NAME,
+    LAMBDA_TRACE_HEADER,
+    in_lambda,
+    lambda_environment,
+    lambda_function_name,
+    lambda_trace_header,
+    service_name_configured,
+)
 
-LAMBDA_FUNCTION_NAME = "AWS_LAMBDA_FUNCTION_NAME"
-TRACE_HEADER = "_X_AMZN_TRACE_ID"
+# The public names are InvocationSpanProcessor, lambda_handler and configure (as
+# ``otel_xray.configure_lambda``); the rest serves the distro and the tests.
+__all__ = ["InvocationSpanProcessor", "lambda_handler", "configure"]
+
+# The variables' names, where they have always been importable from.
+LAMBDA_FUNCTION_NAME = AWS_LAMBDA_FUNCTION_NAME
+TRACE_HEADER = LAMBDA_TRACE_HEADER
 
 _logger = logging.getLogger(__name__)
 _Handler = TypeVar("_Handler", bound=Callable[..., Any])
 
 
-def in_lambda(environ: Optional[Mapping[str, str]] = None) -> bool:
-    """Whether this process is an AWS Lambda function (as ADOT decides it)."""
-    return bool((os.environ if environ is None else environ).get(LAMBDA_FUNCTION_NAME))
-
-
 def lambda_resource_attributes(environ: Optional[Mapping[str, str]] = None) -> Dict[str, Any]:
     """Resource attributes that Lambda's runtime environment variables tell (semantic conventions)."""
-    env = os.environ if environ is None else environ
+    lam = lambda_environment(environ)
     attributes: Dict[str, Any] = {"cloud.provider": "aws", "cloud.platform": "aws_lambda"}
     # The function's name is its service name, unless one is configured (these
     # attributes take precedence over OTEL_* ones in Resource.create).
-    if env.get(LAMBDA_FUNCTION_NAME) and not env.get("OTEL_SERVICE_NAME") and "service.name=" not in env.get(
-        "OTEL_RESOURCE_ATTRIBUTES", ""
+    if lam.function_name and not service_name_configured(environ):
+        attributes["service.name"] = lam.function_name
+    for key, value in (
+        ("cloud.region", lam.region),
+        ("faas.name", lam.function_name),
+        ("faas.version", lam.function_version),
+        ("faas.instance", lam.log_stream_name),
     ):
-        attributes["service.name"] = env[LAMBDA_FUNCTION_NAME]
-    for key, variable in (
-        ("cloud.region", "AWS_REGION"),
-        ("faas.name", LAMBDA_FUNCTION_NAME),
-        ("faas.version", "AWS_LAMBDA_FUNCTION_VERSION"),
-        ("faas.instance", "AWS_LAMBDA_LOG_STREAM_NAME"),
-    ):
-        if env.get(variable):
-            attributes[key] = env[variable]
-    memory = env.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "")
-    if memory.isdigit():
-        attributes["faas.max_memory"] = int(memory) * 1024 * 1024
-    if env.get("AWS_LAMBDA_LOG_GROUP_NAME"):
-        attributes["aws.log.group.names"] = (env["AWS_LAMBDA_LOG_GROUP_NAME"],)
+        if value:
+            attributes[key] = value
+    if lam.memory_mb is not None:
+        attributes["faas.max_memory"] = lam.memory_mb * 1024 * 1024
+    if lam.log_group_name:
+        attributes["aws.log.group.names"] = (lam.log_group_name,)
     return attributes
 
 
@@ -86,15 +82,17 @@ def parse_trace_header(value: Optional[str]) -> Dict[str, str]:
     return fields
 
 
-_sampled_notice = threading.Event()
+# A flag, not an Event: nothing here may hold a lock across fork().
+_sampled_notice = False
 
 
 def explain_unsampled(environ: Optional[Mapping[str, str]] = None) -> bool:
     """Log once, at WARNING, why nothing will be exported when Lambda says ``Sampled=0``."""
-    header = parse_trace_header((os.environ if environ is None else environ).get(TRACE_HEADER))
-    if header.get("Sampled") != "0" or _sampled_notice.is_set():
+    global _sampled_notice
+    header = parse_trace_header(lambda_trace_header(environ))
+    if header.get("Sampled") != "0" or _sampled_notice:
         return False
-    _sampled_notice.set()
+    _sampled_notice = True
     _logger.warning(
         "otel-xray: %s says Sampled=0, so this function's spans are not recorded or exported: either "
         "active tracing is off for the function (enable it in the function's configuration) or the "
@@ -120,6 +118,12 @@ class InvocationSpanProcessor(SpanProcessor):
         self._spans: List[ReadableSpan] = []
         self._lock = threading.Lock()
         self._shutdown = False
+        _fork.reset_after_fork(self)
+
+    def _after_fork_in_child(self) -> None:
+        # The parent's spans are the parent's to export; the child starts empty, with its own lock.
+        self._lock = threading.Lock()
+        self._spans = []
 
     def on_start(self, span: Any, parent_context: Any = None) -> None:
         pass
@@ -198,7 +202,7 @@ def lambda_handler(
             arn = getattr(context, "invoked_function_arn", None)
             if arn:
                 attributes["cloud.resource_id"] = arn
-            name = os.environ.get(LAMBDA_FUNCTION_NAME) or getattr(context, "function_name", None) or function.__name__
+            name = lambda_function_name() or getattr(context, "function_name", None) or function.__name__
             tracer = provider.get_tracer("otel_xray.aws_lambda")
             try:
                 # The SDK records an escaping exception and sets ERROR status itself.

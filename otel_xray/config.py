@@ -1,8 +1,13 @@
-"""The one place that reads environment variables.
+"""The one place that reads environment variables (internal; see ``otel_xray.__all__`` for the public API).
 
 Precedence everywhere: constructor keyword arguments, then environment
 variables, then defaults. Every value is validated here, at construction, so
 that a bad setting fails loudly at start-up and never later inside an export.
+
+Every reader takes an optional ``environ`` mapping (``os.environ`` when
+omitted), so that callers and tests can pass the environment they mean. Other
+modules ask here (:func:`in_lambda`, :func:`lambda_environment`,
+:func:`propagator_names`, ...) instead of reading ``os.environ`` themselves.
 """
 
 from __future__ import annotations
@@ -10,7 +15,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
-from typing import Iterable, Mapping, NamedTuple, Optional, Tuple
+from typing import Iterable, Mapping, MutableMapping, NamedTuple, Optional, Tuple
 
 __all__ = [
     "AWS_XRAY_DAEMON_ADDRESS",
@@ -31,6 +36,16 @@ __all__ = [
     "transport_settings",
     "ComputeEnvironment",
     "compute_environment",
+    "LAMBDA_TRACE_HEADER",
+    "LambdaEnvironment",
+    "in_lambda",
+    "lambda_function_name",
+    "lambda_environment",
+    "lambda_trace_header",
+    "service_name_configured",
+    "propagator_names",
+    "set_default",
+    "user_cache_directory",
 ]
 
 AWS_XRAY_DAEMON_ADDRESS = "AWS_XRAY_DAEMON_ADDRESS"
@@ -40,6 +55,8 @@ OTEL_EXPORTER_XRAY_PROTOCOL = "OTEL_EXPORTER_XRAY_PROTOCOL"
 OTEL_EXPORTER_XRAY_URL_QUERY = "OTEL_EXPORTER_XRAY_URL_QUERY"
 URL_QUERY_CHOICES = ("drop", "keep")
 AWS_LAMBDA_FUNCTION_NAME = "AWS_LAMBDA_FUNCTION_NAME"
+# Set by Lambda for every invocation: Root=...;Parent=...;Sampled=...
+LAMBDA_TRACE_HEADER = "_X_AMZN_TRACE_ID"
 PROTOCOLS = ("json", "otlp")
 
 DEFAULT_DAEMON_ADDRESS = "127.0.0.1:2000"
@@ -48,8 +65,15 @@ _ACCEPTED_ADDRESS_FORMS = (
     "accepted forms: 'host:port', '[ipv6]:port', "
     "or 'tcp:host:port udp:host:port' (either order)"
 )
-# RFC 1123 host names: dot-separated labels of letters, digits and hyphens.
-_HOST_NAME = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?$")
+# RFC 1123 host names: dot-separated labels of ASCII letters, digits and hyphens
+# (and underscores, which service discovery names use).
+_HOST_NAME = re.compile(r"(?=.{1,253}\Z)([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?")
+# A label the resolver reads as a number (decimal, octal or hex, as inet_aton
+# does): a host made only of such labels ("1.2.3", "999.999.999.999",
+# "0x7f.1") would be taken as an IPv4 address, so it must be a valid one.
+_NUMERIC_LABEL = re.compile(r"[0-9]+|0[xX][0-9A-Fa-f]*")
+# ASCII digits only: str.isdigit() also accepts "٢٠٠٠" and "²".
+_PORT = re.compile(r"[0-9]{1,5}")
 
 
 class DaemonAddress(NamedTuple):
@@ -92,10 +116,15 @@ def _parse_host_port(token: str, setting: str, value: str) -> Tuple[str, int]:
             raise _address_error(setting, value, "a host and a port are required")
         if ":" in host:
             raise _address_error(setting, value, "an IPv6 address must be in brackets")
-        if not _HOST_NAME.match(host):
+        if all(_NUMERIC_LABEL.fullmatch(label) for label in host.rstrip(".").split(".")):
+            try:
+                ipaddress.IPv4Address(host)
+            except ValueError:
+                raise _address_error(setting, value, f"{host!r} is not an IPv4 address") from None
+        elif not _HOST_NAME.fullmatch(host):
             raise _address_error(setting, value, f"{host!r} is not a host name or IPv4 address")
-    if not port_text.isdigit():
-        raise _address_error(setting, value, f"port {port_text!r} is not a number")
+    if not _PORT.fullmatch(port_text):
+        raise _address_error(setting, value, f"port {port_text!r} is not a number (ASCII digits)")
     port = int(port_text)
     if not 0 < port < 65536:
         raise _address_error(setting, value, f"port {port} is outside 1-65535")
@@ -157,6 +186,8 @@ class ExporterSettings(NamedTuple):
     lambda_mode: bool = False
     # Query strings carry tokens and personal data: dropped from http.request.url unless kept.
     keep_url_query: bool = False
+    # How documents travel: UDP to the daemon (the default), or the X-Ray API.
+    transport: "TransportSettings" = None  # type: ignore[assignment]  # set by exporter_settings
 
 
 def exporter_settings(
@@ -166,6 +197,9 @@ def exporter_settings(
     environ: Optional[Mapping[str, str]] = None,
     protocol: Optional[str] = None,
     url_query: Optional[str] = None,
+    transport: Optional[str] = None,
+    api_endpoint: Optional[str] = None,
+    region: Optional[str] = None,
 ) -> ExporterSettings:
     """Resolve the exporter's settings: arguments, then environment, then defaults."""
     env = os.environ if environ is None else environ
@@ -214,8 +248,9 @@ def exporter_settings(
         indexed_attributes=indexed,
         index_all_attributes=index_all,
         protocol=chosen.lower(),
-        lambda_mode=bool(env.get(AWS_LAMBDA_FUNCTION_NAME, "").strip()),
+        lambda_mode=in_lambda(env),
         keep_url_query=query_choice.lower() == "keep",
+        transport=transport_settings(transport, api_endpoint, region, protocol=chosen.lower(), environ=env),
     )
 
 
@@ -442,3 +477,90 @@ def compute_environment(environ: Optional[Mapping[str, str]] = None) -> ComputeE
         kubernetes=bool(env.get(KUBERNETES_SERVICE_HOST, "").strip()),
         ec2_metadata_disabled=env.get(AWS_EC2_METADATA_DISABLED, "").strip().lower() == "true",
     )
+
+
+def _environ(environ: Optional[Mapping[str, str]]) -> Mapping[str, str]:
+    return os.environ if environ is None else environ
+
+
+# ---------------------------------------------------------------- AWS Lambda
+def lambda_function_name(environ: Optional[Mapping[str, str]] = None) -> Optional[str]:
+    """The Lambda function's name (``AWS_LAMBDA_FUNCTION_NAME``), or ``None`` outside Lambda."""
+    return _environ(environ).get(AWS_LAMBDA_FUNCTION_NAME, "").strip() or None
+
+
+def in_lambda(environ: Optional[Mapping[str, str]] = None) -> bool:
+    """Whether this process is an AWS Lambda function: ``AWS_LAMBDA_FUNCTION_NAME`` is set and not blank.
+
+    The one rule for the whole package (exporter, distro, Lambda helpers).
+    """
+    return lambda_function_name(environ) is not None
+
+
+def lambda_trace_header(environ: Optional[Mapping[str, str]] = None) -> Optional[str]:
+    """This invocation's ``_X_AMZN_TRACE_ID`` (``Root=...;Parent=...;Sampled=...``), if set."""
+    return _environ(environ).get(LAMBDA_TRACE_HEADER) or None
+
+
+class LambdaEnvironment(NamedTuple):
+    """What Lambda's runtime variables say about the function (``None``: not set)."""
+
+    function_name: Optional[str]
+    function_version: Optional[str]
+    region: Optional[str]
+    log_stream_name: Optional[str]
+    log_group_name: Optional[str]
+    memory_mb: Optional[int]
+
+
+def lambda_environment(environ: Optional[Mapping[str, str]] = None) -> LambdaEnvironment:
+    """Lambda's runtime variables, blanks read as unset."""
+    env = _environ(environ)
+
+    def text(name: str) -> Optional[str]:
+        return env.get(name, "").strip() or None
+
+    memory = env.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "").strip()
+    return LambdaEnvironment(
+        function_name=text(AWS_LAMBDA_FUNCTION_NAME),
+        function_version=text("AWS_LAMBDA_FUNCTION_VERSION"),
+        region=text("AWS_REGION"),
+        log_stream_name=text("AWS_LAMBDA_LOG_STREAM_NAME"),
+        log_group_name=text("AWS_LAMBDA_LOG_GROUP_NAME"),
+        memory_mb=int(memory) if memory.isascii() and memory.isdigit() else None,
+    )
+
+
+# ---------------------------------------------------------------- OpenTelemetry's own variables
+def service_name_configured(environ: Optional[Mapping[str, str]] = None) -> bool:
+    """Whether the user named the service (``OTEL_SERVICE_NAME``, or ``service.name`` in ``OTEL_RESOURCE_ATTRIBUTES``)."""
+    env = _environ(environ)
+    if env.get("OTEL_SERVICE_NAME", "").strip():
+        return True
+    for item in env.get("OTEL_RESOURCE_ATTRIBUTES", "").split(","):
+        key, sep, value = item.partition("=")
+        if sep and key.strip() == "service.name" and value.strip():
+            return True
+    return False
+
+
+def propagator_names(environ: Optional[Mapping[str, str]] = None) -> Tuple[str, ...]:
+    """The entries of ``OTEL_PROPAGATORS``, without blanks and ``none``."""
+    return tuple(name for name in parse_list(_environ(environ).get("OTEL_PROPAGATORS", "")) if name.lower() != "none")
+
+
+def set_default(name: str, value: str, environ: Optional[MutableMapping[str, str]] = None) -> str:
+    """Set an environment variable unless it is already set; return the value in effect.
+
+    The distro sets OpenTelemetry's variables this way, so that the user's win.
+    """
+    env = os.environ if environ is None else environ
+    return env.setdefault(name, value)
+
+
+# -- where the local daemon keeps its files ----------------------------------------------------
+def user_cache_directory(environ: Optional[Mapping[str, str]] = None) -> str:
+    """The user's cache directory: ``$XDG_CACHE_HOME``, ``%LOCALAPPDATA%`` on Windows, else ``~/.cache``."""
+    env = os.environ if environ is None else environ
+    base = env.get("XDG_CACHE_HOME") or (env.get("LOCALAPPDATA") if os.name == "nt" else None)
+    return base or os.path.join(os.path.expanduser("~"), ".cache")

@@ -14,13 +14,13 @@ end of each invocation.
 
 from __future__ import annotations
 
-import os
 from typing import Dict
 
 from opentelemetry.instrumentation.distro import BaseDistro  # type: ignore[attr-defined]
 
 from ._sdk import configurator_base, initialize_takes_export_span_processor
-from .aws_lambda import LAMBDA_FUNCTION_NAME, InvocationSpanProcessor, explain_unsampled, in_lambda, lambda_resource_attributes
+from .aws_lambda import InvocationSpanProcessor, explain_unsampled, lambda_resource_attributes
+from .config import in_lambda, propagator_names, set_default
 from .resources import aws_resource_attributes
 
 __all__ = ["DEFAULTS", "XRayDistro", "XRayConfigurator", "apply_defaults"]
@@ -45,11 +45,11 @@ LAMBDA_PROPAGATORS = "xray-lambda,tracecontext,baggage"
 
 
 def apply_defaults() -> None:
-    lambda_function = os.environ.get(LAMBDA_FUNCTION_NAME, "").strip()
+    lambda_function = in_lambda()
     for name, value in DEFAULTS.items():
         if name == "OTEL_PROPAGATORS" and lambda_function:
             value = LAMBDA_PROPAGATORS
-        os.environ.setdefault(name, value)
+        set_default(name, value)
 
 
 def _install_propagators() -> None:
@@ -64,10 +64,7 @@ def _install_propagators() -> None:
     from opentelemetry.util._importlib_metadata import entry_points
 
     propagators = []
-    for name in os.environ.get("OTEL_PROPAGATORS", "").split(","):
-        name = name.strip()
-        if not name or name.lower() == "none":
-            continue
+    for name in propagator_names():
         found = list(entry_points(group="opentelemetry_propagator", name=name))
         if not found:
             raise ValueError(f"OTEL_PROPAGATORS names {name!r}, which no installed package provides")

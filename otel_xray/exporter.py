@@ -1,47 +1,72 @@
-"""``XRaySpanExporter``: translate each span, nest subsegments per batch, encode, send by UDP.
+"""``XRaySpanExporter``: export -> translate -> assemble -> encode -> send.
+
+The exporter is glue: ``translate`` turns each span into a document,
+``assemble`` applies the per-trace and per-batch rules (annotation budget,
+nesting, span counts), ``wire.framing`` encodes within X-Ray's size limit, and
+a :class:`~otel_xray.wire.transport.Transport` (UDP to the daemon by default)
+sends. Nothing flows back up, except that a transport which learns that its
+path takes smaller documents lowers its ``max_document_bytes`` and the
+document is encoded again for it.
 
 It runs inside someone else's process, so ``export`` never raises and never
-waits on the network (the socket is non-blocking); what cannot be sent is
-counted in :class:`ExporterStats` and reported by a WARNING log at most once
-a minute, never per span.
+waits on the network; every span it is given is either sent or counted as lost
+by cause in :class:`ExporterStats`, and losses are reported by a WARNING at
+most once a minute, never per span.
 """
 
 from __future__ import annotations
 
+import inspect
 import logging
 import threading
 import time
-from collections import Counter, OrderedDict, defaultdict
+from collections import Counter, defaultdict
 from types import MappingProxyType
-from typing import Any, Callable, Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Set
+from typing import Any, Callable, Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence
 
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
+from . import _fork
+from ._log import log_visibly
+from .assemble import Assembler
 from .config import DaemonAddress, exporter_settings
 from .translate import Translator
-from .translate.attributes import DEFAULT_NAMESPACE
-from .translate.links import MAX_LINKS
-from .wire.framing import HEADER, MAX_DOCUMENT_BYTES, encode_document, encode_if_fits
-from .wire.otlp_udp import encode_otlp_datagrams, load_encoder
-from .wire.udp import SendFailure, UdpSender
+from .wire.framing import TOO_LARGE, encode_body, encode_parts
+from .wire.otlp_udp import encode_otlp_datagrams, load_encoder, warn_if_outside_lambda
+from .wire.transport import Transport, create_transport
+from .wire.udp import SendFailure, UdpTransport
 
-__all__ = ["XRaySpanExporter", "ExporterStats", "MAX_ANNOTATIONS_PER_TRACE"]
+__all__ = ["XRaySpanExporter", "ExporterStats"]
 
 _logger = logging.getLogger(__name__)
 
-# X-Ray indexes at most 50 annotations per trace (a fixed quota).
-MAX_ANNOTATIONS_PER_TRACE = 50
-_TRACES_REMEMBERED = 10_000
 _LOSS_LOG_INTERVAL_SECONDS = 60.0
-# Largest datagram a stock macOS loopback takes (net.inet.udp.maxdgram).
-_SMALL_DATAGRAM_LIMIT = 9216
-
+# How long shutdown() gives the transport to deliver what it holds.
+_SHUTDOWN_TIMEOUT_MILLIS = 10_000
 
 _NOTHING: Mapping[str, int] = MappingProxyType({})
+# Counts kept under their own ExporterStats field; every other count comes from translation.
+_OWN_COUNTS = frozenset(
+    (
+        "spans_received", "spans_exported", "documents_sent", "bytes_sent", "documents_trimmed",
+        "spans_dropped", "translation_errors", "annotations_over_budget", "spans_dropped_by_queue",
+    )
+)
 
 
 class ExporterStats(NamedTuple):
-    """A snapshot of the exporter's counters since it was created."""
+    """A snapshot of the exporter's counters since it was created (or since ``fork()``, in a child).
+
+    Every count of spans adds up: ``spans_received == spans_exported + spans_dropped``.
+    ``spans_exported`` counts spans handed to the transport without error and not
+    reported lost since (a refusal reported later moves them to ``spans_dropped``).
+    ``send_failures`` counts *spans* lost by cause (``connection_refused``,
+    ``resolve``, ``buffer_full``, ``message_too_long``, ``too_large``, ...).
+    ``documents_sent`` and ``bytes_sent`` count the documents (and their JSON
+    bytes, without the daemon's header line) handed to the transport.
+    ``translation_dropped`` counts what translation left out of documents, by
+    what (``links_dropped``, ...); ``links_dropped`` repeats its entry.
+    """
 
     spans_received: int = 0
     spans_exported: int = 0
@@ -55,105 +80,46 @@ class ExporterStats(NamedTuple):
     annotations_over_budget: int = 0
     links_dropped: int = 0
     spans_dropped_by_queue: int = 0
+    translation_dropped: Mapping[str, int] = _NOTHING
 
     @property
     def lost(self) -> int:
-        """Spans that did not reach the daemon, as far as this process can tell."""
-        return _lost(self.spans_dropped, self.spans_dropped_by_queue, self.send_failures)
+        """Spans that did not reach X-Ray, as far as this process can tell."""
+        return self.spans_dropped + self.spans_dropped_by_queue
 
 
-def _lost(dropped: int, dropped_by_queue: int, failures: Mapping[str, int]) -> int:
-    # A refusal reports an earlier datagram that found no daemon: one more lost.
-    return dropped + dropped_by_queue + failures.get(SendFailure.CONNECTION_REFUSED, 0)
+_Translate = Callable[[Any, Dict[str, int]], Optional[Dict[str, Any]]]
 
 
-class _AnnotationBudget:
-    """Keeps each trace within X-Ray's 50 indexed annotations.
+def _translate_function(translator: Translator) -> _Translate:
+    """``translate(span, dropped)``, where translation adds what it left out to ``dropped``.
 
-    The first 50 distinct annotation keys this process sends for a trace win
-    (in export order, then attribute order); later ones go to the document's
-    ``default`` metadata namespace instead and are counted.
+    Decided once here, not per span: a translator whose ``translate`` takes no
+    ``dropped`` argument is wrapped, and links over X-Ray's cap are counted for
+    it. (That wrapper goes once the translator reports its own drops.)
     """
+    translate: Any = translator.translate
+    try:
+        takes_dropped = "dropped" in inspect.signature(translate).parameters
+    except (TypeError, ValueError):  # pragma: no cover - a builtin or C callable
+        takes_dropped = False
+    if takes_dropped:
+        return translate  # type: ignore[no-any-return]
+    from .translate.links import MAX_LINKS
 
-    def __init__(self, limit: int = MAX_ANNOTATIONS_PER_TRACE, traces: int = _TRACES_REMEMBERED) -> None:
-        self._limit = limit
-        self._traces = traces
-        self._used: "OrderedDict[str, Set[str]]" = OrderedDict()
-        self._lock = threading.Lock()
+    def translate_counting_links(span: Any, dropped: Dict[str, int]) -> Optional[Dict[str, Any]]:
+        doc: Optional[Dict[str, Any]] = translate(span)
+        if doc is not None and len(doc.get("links", ())) == MAX_LINKS:  # maybe capped: count what was left out
+            over = len(span.links) - MAX_LINKS
+            if over > 0:
+                dropped["links_dropped"] += over
+        return doc
 
-    def apply(self, doc: Dict[str, Any]) -> int:
-        annotations = doc.get("annotations")
-        if not annotations:
-            return 0
-        trace_id = doc["trace_id"]
-        with self._lock:
-            used = self._used.get(trace_id)
-            if used is None:
-                used = self._used[trace_id] = set()
-                if len(self._used) > self._traces:
-                    self._used.popitem(last=False)
-            else:
-                self._used.move_to_end(trace_id)
-            over = []
-            for key in annotations:
-                if key in used:
-                    continue
-                if len(used) < self._limit:
-                    used.add(key)
-                else:
-                    over.append(key)
-        if over:
-            metadata = doc.setdefault("metadata", {})
-            default = metadata.setdefault(DEFAULT_NAMESPACE, {})
-            for key in over:
-                default[key] = annotations.pop(key)
-            if not annotations:
-                del doc["annotations"]
-        return len(over)
-
-
-def nest_subsegments(docs: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
-    """Put each subsegment inside its parent's document when the parent is in the same batch.
-
-    This is what the X-Ray SDKs send: one document per segment with its
-    subsegments embedded, instead of one per span. It saves datagrams, bytes
-    and X-Ray's per-Region quota of documents per second. Subsegments keep
-    their ``trace_id``, ``parent_id`` and ``type`` (as the Python SDK's do), so
-    any of them can still be sent on its own. Returns the top-level documents.
-    """
-    if len(docs) < 2:
-        return docs
-    by_id = {doc["id"]: doc for doc in docs}
-    roots = []
-    for doc in docs:
-        parent = by_id.get(doc.get("parent_id")) if doc.get("type") == "subsegment" else None
-        if parent is not None and parent is not doc and parent["trace_id"] == doc["trace_id"]:
-            parent.setdefault("subsegments", []).append(doc)
-        else:
-            roots.append(doc)
-    return roots
-
-
-def _span_count(doc: Dict[str, Any]) -> int:
-    children = doc.get("subsegments")
-    return 1 + sum(_span_count(child) for child in children) if children else 1
-
-
-def _count_send(
-    failure: Optional[str], datagram: bytes, spans: int, counts: Dict[str, int], failures: Dict[str, int]
-) -> None:
-    """Count one datagram carrying ``spans`` spans as sent, or as lost to ``failure``."""
-    if failure is None:
-        counts["spans_exported"] += spans
-        counts["documents_sent"] += 1
-        counts["bytes_sent"] += len(datagram)
-    else:
-        failures[failure] += 1
-        counts["spans_dropped"] += spans
+    return translate_counting_links
 
 
 class XRaySpanExporter(SpanExporter):
-    """Exports spans to an X-Ray daemon as segment documents over UDP.
+    """Exports spans to AWS X-Ray as segment documents, by UDP to an X-Ray daemon or through the X-Ray API.
 
     Args:
         endpoint: the daemon's address (``host:port``, ``[ipv6]:port`` or
@@ -169,6 +135,15 @@ class XRaySpanExporter(SpanExporter):
         url_query: ``drop`` (the default) removes the query string from
             ``http.request.url``, where tokens and personal data would reach
             X-Ray; ``keep`` keeps it. Default: ``OTEL_EXPORTER_XRAY_URL_QUERY``.
+        transport: ``udp`` (datagrams to the daemon, the default) or ``api``
+            (``PutTraceSegments`` straight to X-Ray from a background thread;
+            needs ``pip install 'otel-xray[api]'``). Default:
+            ``OTEL_EXPORTER_XRAY_TRANSPORT``, else ``udp``.
+        api_endpoint: the X-Ray API endpoint URL for the ``api`` transport.
+            Default: ``OTEL_EXPORTER_XRAY_ENDPOINT``, else ``AWS_ENDPOINT_URL_XRAY``,
+            else botocore's endpoint for the Region.
+        region: the AWS Region for the ``api`` transport. Default: ``AWS_REGION``,
+            else botocore's configuration chain.
 
     In AWS Lambda (``AWS_LAMBDA_FUNCTION_NAME`` is set), every span with a
     parent becomes a subsegment of the segment Lambda records for the function.
@@ -184,10 +159,21 @@ class XRaySpanExporter(SpanExporter):
         index_all_attributes: Optional[bool] = None,
         protocol: Optional[str] = None,
         url_query: Optional[str] = None,
+        transport: Optional[str] = None,
+        api_endpoint: Optional[str] = None,
+        region: Optional[str] = None,
     ) -> None:
         settings = exporter_settings(
-            endpoint, indexed_attributes, index_all_attributes, protocol=protocol, url_query=url_query
+            endpoint,
+            indexed_attributes,
+            index_all_attributes,
+            protocol=protocol,
+            url_query=url_query,
+            transport=transport,
+            api_endpoint=api_endpoint,
+            region=region,
         )
+        warn_if_outside_lambda(settings.protocol, settings.lambda_mode, _logger)
         self.daemon: DaemonAddress = settings.daemon
         self.protocol: str = settings.protocol
         # Loaded only for OTLP, so that JSON mode never imports protobuf.
@@ -195,17 +181,30 @@ class XRaySpanExporter(SpanExporter):
         self._translator = Translator(
             settings.indexed_attributes, settings.index_all_attributes, settings.lambda_mode, settings.keep_url_query
         )
-        self._sender = UdpSender(*settings.daemon.udp)
-        self._budget = _AnnotationBudget()
-        self._max_body = MAX_DOCUMENT_BYTES
+        self._translate = _translate_function(self._translator)
+        self._assembler = Assembler()
+        self._transport: Transport = create_transport(settings)
+        # OTLP datagrams are framed here already and go by UDP only.
+        self._datagrams: Optional[UdpTransport] = None
+        if self._encode_otlp is not None:
+            if not isinstance(self._transport, UdpTransport):
+                raise ValueError(f"protocol 'otlp' is sent over UDP only, not by the {self._transport.name!r} transport")
+            self._datagrams = self._transport
         self._shutdown = False
+        self._init_counters()
+        _fork.reset_after_fork(self)
+
+    def _init_counters(self) -> None:
         self._lock = threading.Lock()
-        self._counts: Counter = Counter()
-        self._failures: Counter = Counter()
-        self._shed: Counter = Counter()
-        self._refused_seen = 0
+        self._counts: Counter[str] = Counter()
+        self._failures: Counter[str] = Counter()
+        self._shed: Counter[str] = Counter()
         self._reported_loss = 0
         self._last_loss_log = 0.0
+
+    def _after_fork_in_child(self) -> None:
+        # New lock (the parent's may be held by a thread that is not here) and the child's own counts.
+        self._init_counters()
 
     @property
     def indexed_attributes(self) -> Sequence[str]:
@@ -215,37 +214,41 @@ class XRaySpanExporter(SpanExporter):
     def index_all_attributes(self) -> bool:
         return self._translator.options.index_all_attributes
 
+    @property
+    def transport(self) -> Transport:
+        """Where documents go (UDP to the daemon unless configured otherwise)."""
+        return self._transport
+
     def stats(self) -> ExporterStats:
         """A consistent snapshot of the counters."""
+        losses = self._transport.take_losses()
         with self._lock:
-            self._note_refused()
+            if losses:
+                self._count_later_losses(losses)
             counts = self._counts
+            translation = {key: value for key, value in counts.items() if key not in _OWN_COUNTS}
             return ExporterStats(
                 spans_received=counts["spans_received"],
                 spans_exported=counts["spans_exported"],
                 documents_sent=counts["documents_sent"],
                 bytes_sent=counts["bytes_sent"],
-                send_failures=dict(self._failures),
+                send_failures=+self._failures,
                 documents_trimmed=counts["documents_trimmed"],
-                shed_steps=dict(self._shed),
+                shed_steps=+self._shed,
                 spans_dropped=counts["spans_dropped"],
                 translation_errors=counts["translation_errors"],
                 annotations_over_budget=counts["annotations_over_budget"],
                 links_dropped=counts["links_dropped"],
                 spans_dropped_by_queue=counts["spans_dropped_by_queue"],
+                translation_dropped=translation,
             )
-
-    def _note_refused(self) -> None:
-        refused = self._sender.refused
-        if refused != self._refused_seen:
-            self._failures[SendFailure.CONNECTION_REFUSED] += refused - self._refused_seen
-            self._refused_seen = refused
 
     def note_queue_drop(self) -> None:
         """Count a span that a batch processor dropped before it reached this exporter."""
         with self._lock:
             self._counts["spans_dropped_by_queue"] += 1
 
+    # -- export ------------------------------------------------------------------
     def export(self, spans: Sequence[Any]) -> SpanExportResult:
         if self._shutdown:
             return SpanExportResult.FAILURE
@@ -254,6 +257,7 @@ class XRaySpanExporter(SpanExporter):
         except Exception:  # the application must never see an exporter bug
             _logger.debug("otel-xray: export failed", exc_info=True)
             with self._lock:
+                self._counts["spans_received"] += len(spans)
                 self._counts["spans_dropped"] += len(spans)
             return SpanExportResult.FAILURE
 
@@ -276,101 +280,170 @@ class XRaySpanExporter(SpanExporter):
         datagrams, too_large = encode_otlp_datagrams(encode, spans)
         if too_large:
             # A single span over 49 kB of protobuf: OTLP cannot be trimmed here; count it.
-            failures["too_large"] += len(too_large)
+            failures[TOO_LARGE] += len(too_large)
             counts["spans_dropped"] += len(too_large)
+        assert self._datagrams is not None  # set with the OTLP encoder
+        send = self._datagrams.send_datagram
         for datagram, count in datagrams:
-            _count_send(self._sender.send(datagram), datagram, count, counts, failures)
+            failure = send(datagram, count)
+            if failure is None:
+                counts["spans_exported"] += count
+                counts["documents_sent"] += 1
+                counts["bytes_sent"] += len(datagram)
+            else:
+                failures[failure] += count
+                counts["spans_dropped"] += count
 
     def _export_documents(
         self, spans: Sequence[Any], counts: Dict[str, int], failures: Dict[str, int], shed: Dict[str, int]
     ) -> None:
-        translate = self._translator.translate
-        docs = []
+        translate = self._translate
+        docs: List[Dict[str, Any]] = []
         for span in spans:
             try:
-                doc = translate(span)
+                doc = translate(span, counts)
             except Exception:
                 _logger.debug("otel-xray: cannot translate span %r", getattr(span, "name", None), exc_info=True)
                 counts["translation_errors"] += 1
                 counts["spans_dropped"] += 1
                 continue
-            if len(doc.get("links", ())) == MAX_LINKS:  # maybe capped: count what was left out
-                counts["links_dropped"] += len(span.links) - MAX_LINKS
-            if "annotations" in doc:
-                counts["annotations_over_budget"] += self._budget.apply(doc)
+            if doc is None:  # translation dropped the span (and counted why)
+                counts["spans_dropped"] += 1
+                continue
             docs.append(doc)
         counts["spans_received"] += len(spans)
-        for doc in nest_subsegments(docs):
-            self._emit(doc, counts, failures, shed)
+        send = self._send
+        for doc, carried in self._assembler.assemble(docs, counts):
+            send(doc, carried, counts, failures, shed)
+
+    def _send(
+        self, doc: Dict[str, Any], spans: int, counts: Dict[str, int], failures: Dict[str, int], shed: Dict[str, int]
+    ) -> None:
+        """Encode one assembled document and hand it to the transport (in parts if too large together)."""
+        transport = self._transport
+        limit = transport.max_document_bytes
+        body = encode_body(doc)
+        if len(body) <= limit:  # the common case: one document, nothing shed
+            failure = transport.send(body, spans)
+            if failure is None:
+                counts["spans_exported"] += spans
+                counts["documents_sent"] += 1
+                counts["bytes_sent"] += len(body)
+                return
+            if failure != SendFailure.MESSAGE_TOO_LONG or len(body) <= transport.max_document_bytes:
+                failures[failure] += spans
+                counts["spans_dropped"] += spans
+                return
+            # The path takes less than the transport thought: encode again for its new limit.
+            parts = encode_parts(doc, spans, transport.max_document_bytes)
+        else:
+            parts = encode_parts(doc, spans, limit, body)
+        for part in parts:
+            self._send_part(part.document, part.body, part.spans, part.shed, counts, failures, shed)
+
+    def _send_part(
+        self,
+        doc: Dict[str, Any],
+        body: Optional[bytes],
+        spans: int,
+        steps: Sequence[str],
+        counts: Dict[str, int],
+        failures: Dict[str, int],
+        shed: Dict[str, int],
+    ) -> None:
+        if steps:
+            counts["documents_trimmed"] += 1
+            for step in steps:
+                shed[step] += 1
+        if body is None:  # not even the minimal document fits
+            failures[TOO_LARGE] += spans
+            counts["spans_dropped"] += spans
+            return
+        transport = self._transport
+        failure = transport.send(body, spans)
+        if failure is None:
+            counts["spans_exported"] += spans
+            counts["documents_sent"] += 1
+            counts["bytes_sent"] += len(body)
+        elif failure == SendFailure.MESSAGE_TOO_LONG and len(body) > transport.max_document_bytes:
+            # Once more for the smaller limit the transport has just learnt (it only ever lowers it).
+            for part in encode_parts(doc, spans, transport.max_document_bytes):
+                self._send_part(part.document, part.body, part.spans, part.shed, counts, failures, shed)
+        else:
+            failures[failure] += spans
+            counts["spans_dropped"] += spans
+
+    # -- counting ------------------------------------------------------------------
+    def _count_later_losses(self, losses: Mapping[str, int]) -> None:
+        """Spans the transport reports lost after ``send`` had accepted them (caller holds the lock)."""
+        for cause, spans in losses.items():
+            self._failures[cause] += spans
+            self._counts["spans_dropped"] += spans
+            self._counts["spans_exported"] -= spans
 
     def _record(self, counts: Dict[str, int], failures: Dict[str, int], shed: Dict[str, int]) -> SpanExportResult:
+        losses = self._transport.take_losses()
         with self._lock:
             totals = self._counts
             for key, value in counts.items():
                 totals[key] += value
             if failures or shed:
-                for totals, increments in ((self._failures, failures), (self._shed, shed)):
+                for kept, increments in ((self._failures, failures), (self._shed, shed)):
                     for key, value in increments.items():
-                        totals[key] += value
-            if self._sender.refused != self._refused_seen:
-                self._note_refused()
-            lost = _lost(self._counts["spans_dropped"], self._counts["spans_dropped_by_queue"], self._failures)
-        if lost > self._reported_loss:
-            self._report_loss(lost)
+                        kept[key] += value
+            if losses:
+                self._count_later_losses(losses)
+            newly = self._loss_to_report()
+        if newly:
+            self._report_loss(newly)
         return SpanExportResult.FAILURE if failures or counts["spans_dropped"] else SpanExportResult.SUCCESS
 
-    def _emit(self, doc: Dict[str, Any], counts: Dict[str, int], failures: Dict[str, int], shed: Dict[str, int]) -> None:
-        """Send one document; one that holds subsegments and is too large is sent in parts."""
-        datagram = encode_if_fits(doc, self._max_body) if "subsegments" in doc else None
-        if datagram is None and "subsegments" in doc:
-            # Too large together: the parent and each subsegment go as their own documents,
-            # which they can be, since subsegments keep trace_id, parent_id and type.
-            children = doc.pop("subsegments")
-            self._emit(doc, counts, failures, shed)
-            for child in children:
-                self._emit(child, counts, failures, shed)
-            return
-        if datagram is None:
-            encoded = encode_document(doc, self._max_body)
-            if encoded.shed:
-                counts["documents_trimmed"] += 1
-                for step in encoded.shed:
-                    shed[step] += 1
-            datagram = encoded.datagram
-        failure = self._sender.send(datagram)
-        if failure == SendFailure.MESSAGE_TOO_LONG and self._max_body > _SMALL_DATAGRAM_LIMIT - len(HEADER):
-            # This path takes less than 64 kB (macOS loopback caps at 9,216 bytes):
-            # remember the smaller limit, and shed or split to fit it.
-            self._max_body = _SMALL_DATAGRAM_LIMIT - len(HEADER)
-            self._emit(doc, counts, failures, shed)
-            return
-        _count_send(failure, datagram, _span_count(doc), counts, failures)
-
-    def _report_loss(self, lost: int) -> None:
+    def _loss_to_report(self, force: bool = False) -> int:
+        """Spans lost since the last report, if a report is due now (caller holds the lock)."""
+        lost = self._counts["spans_dropped"] + self._counts["spans_dropped_by_queue"]
+        if lost <= self._reported_loss:
+            return 0
         now = time.monotonic()
-        if now - self._last_loss_log < _LOSS_LOG_INTERVAL_SECONDS and self._last_loss_log:
-            return
-        newly = lost - self._reported_loss
-        self._last_loss_log = now
-        self._reported_loss = lost
+        if not force and self._last_loss_log and now - self._last_loss_log < _LOSS_LOG_INTERVAL_SECONDS:
+            return 0
+        newly, self._reported_loss, self._last_loss_log = lost - self._reported_loss, lost, now
+        return newly
+
+    def _report_loss(self, newly: int) -> None:
         stats = self.stats()
-        _logger.warning(
-            "otel-xray: %d span(s) not delivered to the X-Ray daemon at %s since the last report "
-            "(in all: send failures by cause %s, dropped by a full queue %d, translation errors %d; last error: %s)",
+        log_visibly(
+            _logger,
+            logging.WARNING,
+            "otel-xray: %d span(s) not delivered to X-Ray (%s) since the last report "
+            "(in all: spans lost by cause %s, dropped by a full queue %d, translation errors %d; last error: %s)",
             newly,
-            "%s:%s" % self._sender.address,
-            stats.send_failures or "none",
+            self._transport.describe(),
+            dict(stats.send_failures) or "none",
             stats.spans_dropped_by_queue,
             stats.translation_errors,
-            self._sender.last_error,
+            self._transport.last_error,
         )
 
+    # -- lifecycle -----------------------------------------------------------------
     def force_flush(self, timeout_millis: int = 30000) -> bool:
-        # Datagrams leave in export(); nothing is buffered here.
-        return not self._shutdown
+        if self._shutdown:
+            return False
+        delivered = self._transport.force_flush(timeout_millis / 1000)
+        self._record_transport_losses()
+        return delivered
 
-    def shutdown(self) -> None:
+    def shutdown(self, timeout_millis: int = _SHUTDOWN_TIMEOUT_MILLIS) -> None:
         if self._shutdown:
             return
         self._shutdown = True
-        self._sender.close()
+        self._transport.shutdown(timeout_millis / 1000)
+        self._record_transport_losses(final=True)
+
+    def _record_transport_losses(self, final: bool = False) -> None:
+        losses = self._transport.take_losses()
+        with self._lock:
+            if losses:
+                self._count_later_losses(losses)
+            newly = self._loss_to_report(force=final)
+        if newly:
+            self._report_loss(newly)

@@ -141,7 +141,7 @@ def test_opentelemetry_instrument_with_the_aws_lambda_instrumentation(daemon):
 
 def test_unsampled_invocation_exports_nothing_and_says_why_once(daemon, monkeypatch, caplog):
     monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", FUNCTION)
-    monkeypatch.setattr(aws_lambda, "_sampled_notice", threading.Event())
+    monkeypatch.setattr(aws_lambda, "_sampled_notice", False)
     exporter = XRaySpanExporter(endpoint=daemon.endpoint)
     provider = TracerProvider(resource=Resource.create(lambda_resource_attributes()))
     provider.add_span_processor(InvocationSpanProcessor(exporter))

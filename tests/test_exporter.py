@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import logging
+import socket
 import threading
 
 import pytest
@@ -12,8 +14,10 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcess
 from opentelemetry.trace import SpanKind
 
 from otel_xray import XRayIdGenerator, XRaySpanExporter
-from otel_xray.exporter import MAX_ANNOTATIONS_PER_TRACE, nest_subsegments
+from otel_xray.assemble import MAX_ANNOTATIONS_PER_TRACE, nest
 from otel_xray.wire.udp import SendFailure
+
+from otel_xray.wire.framing import HEADER
 
 from .spans import make_span, span_context
 from .test_wire_udp import free_udp_port
@@ -46,7 +50,7 @@ def test_spans_arrive_as_valid_documents_with_subsegments_nested(daemon):
     assert subsegment["parent_id"] == segment["id"] and subsegment["trace_id"] == segment["trace_id"]
     stats = exporter.stats()
     assert (stats.spans_exported, stats.documents_sent, stats.spans_dropped) == (2, 1, 0)
-    assert stats.bytes_sent == received.size + len(b'{"format":"json","version":1}\n')
+    assert stats.bytes_sent == received.size  # document bytes; the transport adds its header line
 
 
 def test_subsegment_whose_parent_is_in_another_batch_goes_on_its_own(daemon):
@@ -64,8 +68,8 @@ def test_nested_subsegments_under_subsegments_and_other_traces_stay_apart():
     leaf = {"id": "c" * 16, "trace_id": root["trace_id"], "parent_id": "b" * 16, "type": "subsegment", "name": "leaf"}
     stranger = {"id": "d" * 16, "trace_id": "1-00000002-000000000000000000000002", "parent_id": "a" * 16, "type": "subsegment", "name": "x"}
     server_child = {"id": "e" * 16, "trace_id": root["trace_id"], "parent_id": "a" * 16, "name": "segment-child"}
-    roots = nest_subsegments([leaf, mid, root, stranger, server_child])
-    assert [doc["name"] for doc in roots] == ["root", "x", "segment-child"]
+    roots = nest([leaf, mid, root, stranger, server_child])
+    assert [(doc["name"], spans) for doc, spans in roots] == [("root", 3), ("x", 1), ("segment-child", 1)]
     assert root["subsegments"] == [mid] and mid["subsegments"] == [leaf]
 
 
@@ -160,21 +164,26 @@ def test_annotation_budget_of_fifty_per_trace(daemon):
     assert exporter.stats().annotations_over_budget == 10
 
 
-def test_datagram_too_long_for_the_path_is_resent_smaller(daemon, monkeypatch):
+def test_datagram_too_long_for_the_path_is_resent_smaller(daemon):
     exporter = XRaySpanExporter(endpoint=daemon.endpoint)
-    real_send = exporter._sender.send
+    real = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    real.connect(exporter.daemon.udp)
 
-    def small_path(datagram):  # a path that, like macOS loopback, takes at most 9,216 bytes
-        return SendFailure.MESSAGE_TOO_LONG if len(datagram) > 9216 else real_send(datagram)
+    class SmallPath:  # a path that, like macOS loopback, takes at most 9,216 bytes
+        def send(self, datagram):
+            if len(datagram) > 9216:
+                raise OSError(errno.EMSGSIZE, "Message too long")
+            return real.send(datagram)
 
-    monkeypatch.setattr(exporter._sender, "send", small_path)
+    exporter.transport._sock = SmallPath()
     span = make_span(attributes={f"k{i}": "v" * 500 for i in range(40)})
     exporter.export([span])
     assert daemon.wait_for(1)
     received = daemon.received()[0]
-    assert received.verdict.valid and received.size <= 9216
+    assert received.verdict.valid and received.size + len(HEADER) <= 9216
     stats = exporter.stats()
     assert stats.documents_trimmed == 1 and stats.spans_exported == 1
+    real.close()
 
 
 def test_many_threads_exporting_at_once(daemon):
@@ -229,3 +238,70 @@ def test_constructor_defaults_and_arguments(kwargs):
     assert tuple(exporter.indexed_attributes) == tuple(kwargs.get("indexed_attributes", ()))
     assert exporter.index_all_attributes is kwargs.get("index_all_attributes", False)
     exporter.shutdown()
+
+
+class QueueingTransport:
+    """A transport that accepts documents for later, as the X-Ray API transport does (the contract, in memory)."""
+
+    name = "memory"
+    max_document_bytes = 64_000
+    last_error = None
+
+    def __init__(self):
+        self.accepted = []
+        self.losses = {}
+        self.calls = []
+
+    def describe(self):
+        return "memory"
+
+    def send(self, document, spans):
+        self.accepted.append((document, spans))
+        return None
+
+    def take_losses(self):
+        losses, self.losses = self.losses, {}
+        return losses
+
+    def force_flush(self, timeout_seconds):
+        self.calls.append(("force_flush", timeout_seconds))
+        return True
+
+    def shutdown(self, timeout_seconds):
+        self.calls.append(("shutdown", timeout_seconds))
+
+
+def test_any_transport_that_meets_the_contract_and_losses_it_reports_later(monkeypatch, caplog):
+    from otel_xray import exporter as exporter_module
+    from otel_xray.wire.transport import Transport
+
+    transport = QueueingTransport()
+    assert isinstance(transport, Transport)
+    monkeypatch.setattr(exporter_module, "create_transport", lambda settings: transport)
+    exporter = XRaySpanExporter()
+    parent = make_span(name="parent", kind=SpanKind.SERVER)
+    from opentelemetry.trace import SpanContext, TraceFlags
+
+    context = SpanContext(parent.context.trace_id, parent.context.span_id, False, TraceFlags(1))
+    assert exporter.export([parent, make_span(name="child", parent=context)]) is SpanExportResult.SUCCESS
+    ((document, spans),) = transport.accepted
+    assert spans == 2 and b'"subsegments"' in document and not document.startswith(b'{"format"')
+    assert exporter.stats().spans_exported == 2
+    # Later, the transport learns that the call carrying them failed (throttled, say).
+    transport.losses = {"throttled": 2}
+    transport.last_error = "ThrottledException"
+    with caplog.at_level(logging.WARNING, logger="otel_xray.exporter"):
+        assert exporter.force_flush(2500) is True
+    stats = exporter.stats()
+    assert (stats.spans_exported, stats.spans_dropped, stats.send_failures) == (0, 2, {"throttled": 2})
+    assert "ThrottledException" in caplog.records[-1].getMessage() and "(memory)" in caplog.records[-1].getMessage()
+    exporter.shutdown()
+    assert transport.calls == [("force_flush", 2.5), ("shutdown", 10.0)]
+
+
+def test_otlp_goes_by_udp_only(monkeypatch):
+    from otel_xray import exporter as exporter_module
+
+    monkeypatch.setattr(exporter_module, "create_transport", lambda settings: QueueingTransport())
+    with pytest.raises(ValueError, match="UDP only"):
+        XRaySpanExporter(protocol="otlp")

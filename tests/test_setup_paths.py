@@ -9,6 +9,9 @@ import shutil
 import subprocess
 import sys
 import time
+
+import pytest
+
 # The SDK's backport: Python 3.9's importlib.metadata.entry_points takes no group=.
 from opentelemetry.util._importlib_metadata import entry_points
 
@@ -121,3 +124,37 @@ def test_opentelemetry_instrument_bad_daemon_address_fails_at_startup(daemon):
     env = _clean_env(OTEL_PYTHON_DISTRO="otel_xray", OTEL_PYTHON_CONFIGURATOR="otel_xray", AWS_XRAY_DAEMON_ADDRESS="not an address")
     result = _run([_tool("opentelemetry-instrument"), sys.executable, str(EXAMPLES / "app.py")], env)
     assert "AWS_XRAY_DAEMON_ADDRESS='not an address' is not a valid X-Ray daemon address" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "handler_from",
+    [
+        pytest.param({"OTEL_PYTHON_LOGGING_AUTO_INSTRUMENTATION_ENABLED": "true"}, id="sdk-logging-handler"),
+        pytest.param({}, id="logging-instrumentation"),
+    ],
+)
+def test_loss_warning_reaches_stderr_under_opentelemetry_logging(handler_from):
+    """The instrumentations `opentelemetry-bootstrap` installs put OpenTelemetry's LoggingHandler on the
+    root logger; with the logs exporter `none` (the distro's default) it would swallow the WARNING."""
+    if not handler_from:
+        pytest.importorskip("opentelemetry.instrumentation.logging")
+    from .test_wire_udp import free_udp_port
+
+    env = _clean_env(
+        OTEL_PYTHON_DISTRO="otel_xray",
+        OTEL_PYTHON_CONFIGURATOR="otel_xray",
+        AWS_XRAY_DAEMON_ADDRESS=f"127.0.0.1:{free_udp_port()}",  # nothing listens
+        **handler_from,
+    )
+    probe = "import logging; print(json.dumps([type(h).__module__ for h in logging.getLogger().handlers]))"
+    script = (EXAMPLES / "app.py").read_text() + "\n" + probe + "\n"
+    result = _run([_tool("opentelemetry-instrument"), sys.executable, "-c", script], env)
+    assert result.returncode == 0, result.stderr
+    root_handlers = json.loads(result.stdout.strip().splitlines()[-1])
+    # The set-up this test is about: only OpenTelemetry's handler on the root logger (an old
+    # logging instrumentation installs none, and then Python's own last resort prints).
+    assert all(module.startswith("opentelemetry.") for module in root_handlers), root_handlers
+    assert root_handlers or not handler_from
+    warnings = [line for line in result.stderr.splitlines() if "not delivered to X-Ray" in line]
+    assert len(warnings) == 1, result.stderr
+    assert "2 span(s)" in warnings[0] and "connection refused" in warnings[0].split("last error:")[1]

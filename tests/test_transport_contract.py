@@ -10,44 +10,10 @@ from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional
 import pytest
 
 from otel_xray.wire.framing import MAX_DOCUMENT_BYTES
-from otel_xray.wire.udp import SendFailure, UdpSender
+from otel_xray.wire.udp import SendFailure, UdpTransport
 
 from .transport_contract import Harness, TransportContract, body
 from .xray_standin import XRayStandIn, fake_aws, held, isolated_aws  # noqa: F401 - fixtures
-
-
-class UdpSenderTransport:
-    """Today's ``UdpSender`` behind the ``Transport`` contract (the lead swaps in the real ``UdpTransport``)."""
-
-    name = "udp"
-    max_document_bytes = MAX_DOCUMENT_BYTES
-
-    def __init__(self, host: str, port: int) -> None:
-        self._sender = UdpSender(host, port)
-        self._refused_seen = 0
-
-    @property
-    def last_error(self) -> Optional[str]:
-        return self._sender.last_error
-
-    def describe(self) -> str:
-        return "udp %s:%d" % self._sender.address
-
-    def send(self, document: bytes, spans: int) -> Optional[str]:
-        if len(body(document)) > self.max_document_bytes:
-            return SendFailure.MESSAGE_TOO_LONG
-        return self._sender.send(document)
-
-    def take_losses(self) -> Mapping[str, int]:
-        # A refusal reports an earlier datagram; its span count is not known here (one each).
-        refused, self._refused_seen = self._sender.refused - self._refused_seen, self._sender.refused
-        return {SendFailure.CONNECTION_REFUSED: refused} if refused else {}
-
-    def force_flush(self, timeout_seconds: float) -> bool:
-        return not self._sender._closed  # datagrams leave in send(); nothing waits here
-
-    def shutdown(self, timeout_seconds: float) -> None:
-        self._sender.close()
 
 
 class TestUdpTransportContract(TransportContract):
@@ -82,7 +48,7 @@ class TestUdpTransportContract(TransportContract):
             finally:
                 reading.set()
 
-        transport = UdpSenderTransport(*receiver.getsockname())
+        transport = UdpTransport(*receiver.getsockname())
         yield Harness(transport, lambda: list(received), stall)
         transport.shutdown(1.0)
         stop.set()

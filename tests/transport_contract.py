@@ -13,9 +13,9 @@ import json
 import threading
 from typing import Any, Callable, ContextManager, Dict, List, Mapping, Optional, Tuple
 
-from otel_xray.exporter import _span_count, nest_subsegments
+from otel_xray.assemble import nest
 from otel_xray.translate import Translator
-from otel_xray.wire.framing import encode_document
+from otel_xray.wire.framing import count_entities, encode_document
 from opentelemetry.trace import SpanKind
 
 from .spans import make_span, span_context
@@ -26,7 +26,7 @@ HANG_GUARD_SECONDS = 30.0
 
 
 def pipeline_documents(traces: int = 5, first_trace: int = 1) -> List[Tuple[bytes, int]]:
-    """``[(datagram, spans in it)]`` as the exporter's pipeline makes them for ``traces`` traces.
+    """``[(document body, spans in it)]`` as the exporter's pipeline makes them for ``traces`` traces.
 
     Each trace is a SERVER span with two children (nested into one document)
     and a CLIENT span whose parent is elsewhere (an independent subsegment).
@@ -47,8 +47,10 @@ def pipeline_documents(traces: int = 5, first_trace: int = 1) -> List[Tuple[byte
         spans.append(make_span("SELECT shop.orders", SpanKind.CLIENT, {"db.system": "postgresql"}, parent=parent))
         spans.append(make_span("apply-discount", SpanKind.INTERNAL, {"coupon": "SPRING"}, parent=parent))
         spans.append(make_span("GET", SpanKind.CLIENT, {"http.request.method": "GET"}, parent=root))
-        for doc in nest_subsegments([translator.translate(span) for span in spans]):
-            out.append((encode_document(doc).datagram, _span_count(doc)))
+        for doc, count in nest([translator.translate(span) for span in spans]):
+            encoded = encode_document(doc).body
+            assert encoded is not None
+            out.append((encoded, count))
     return out
 
 
@@ -58,7 +60,7 @@ def body(datagram: bytes) -> bytes:
 
 
 def spans_in(document: bytes) -> int:
-    return _span_count(json.loads(body(document)))
+    return count_entities(json.loads(body(document)))
 
 
 def call_guarded(function: Callable[[], Any]) -> Any:
@@ -179,10 +181,9 @@ class TransportContract:
         transport = harness.transport
         doc = {"name": "big", "id": "0000000000000abc", "trace_id": "1-5759e988-bd862e3fe1be46a994272793",
                "start_time": 1.0, "end_time": 2.0, "metadata": {"default": {"blob": "x" * transport.max_document_bytes}}}
-        from otel_xray.wire.framing import HEADER, _encode
+        from otel_xray.wire.framing import encode_body
 
-        datagram = HEADER + _encode(doc)
-        cause = transport.send(datagram, 1)
+        cause = transport.send(encode_body(doc), 1)
         assert isinstance(cause, str)
         transport.force_flush(5.0)
         assert all(b'"big"' not in document for document in harness.delivered())

@@ -397,10 +397,10 @@ class AWSXRayRecorder:
 
     def _lambda_parent(self) -> Optional[SpanContext]:
         """The function's segment that Lambda recorded, from this invocation's ``_X_AMZN_TRACE_ID``."""
-        from ..aws_lambda import TRACE_HEADER, parse_trace_header
-        import os
+        from ..aws_lambda import parse_trace_header
+        from ..config import lambda_trace_header
 
-        header = parse_trace_header(os.environ.get(TRACE_HEADER))
+        header = parse_trace_header(lambda_trace_header())
         try:
             trace_id = otel_trace_id(header.get("Root", ""))
             span_id = int(header.get("Parent", ""), 16)

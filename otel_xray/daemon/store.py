@@ -320,10 +320,9 @@ class StoreStats:
 
 def default_db_path() -> str:
     """``$XDG_CACHE_HOME/otel-xray/traces.db`` (``~/.cache`` by default; ``%LOCALAPPDATA%`` on Windows)."""
-    base = os.environ.get("XDG_CACHE_HOME") or (
-        os.environ.get("LOCALAPPDATA") if os.name == "nt" else None
-    ) or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "otel-xray", "traces.db")
+    from ..config import user_cache_directory
+
+    return os.path.join(user_cache_directory(), "otel-xray", "traces.db")
 
 
 # ---------------------------------------------------------------- row building

@@ -1,9 +1,11 @@
-"""Datagram framing and the size guard.
+"""Encoding: segment documents as compact UTF-8 JSON bodies, within X-Ray's size limit.
 
-A datagram is the daemon's header line, ``\\n``, and one compact JSON
-document. X-Ray's limit is 64 kB per document; read strictly as 64,000 bytes
-it is also below the largest IPv4 UDP payload (65,507 bytes), so one limit
-covers both. A document over the limit is made to fit by shedding content in
+Internal (see ``otel_xray.__all__`` for the public API). A body is one compact
+JSON document; the UDP transport puts the daemon's header line (:data:`HEADER`)
+in front of it, the API transport sends it as it is.
+
+X-Ray's limit is 64 kB per document; read strictly as 64,000 bytes it is also
+below the largest IPv4 UDP payload (65,507 bytes), so one limit covers both. A document over the limit is made to fit by shedding content in
 this order, stopping as soon as it fits (each step is counted by the caller):
 
 1. ``metadata_values``: metadata values longer than 1 KB encoded become a
@@ -17,7 +19,17 @@ this order, stopping as soon as it fits (each step is counted by the caller):
 6. ``minimal``: only the fields that identify the span and its outcome are
    kept (name, IDs, times, namespace, origin, error flags, http status).
 
-The span stays visible in X-Ray at every step.
+The span stays visible in X-Ray at every step. Each step is re-checked,
+the last one too: a document whose minimal form is still over the limit (an
+absurd ID, say) is not sent, and the caller counts its spans as lost
+(``too_large``).
+
+A document that holds embedded subsegments and is too large as a whole is
+split first: the parent and each subsegment go as documents of their own,
+which X-Ray accepts since subsegments keep ``trace_id``, ``parent_id`` and
+``type`` (:func:`encode_parts`). The walks here are loops, not recursion; the
+nesting depth itself is bounded before this step (``otel_xray.assemble``),
+within what the JSON encoders handle.
 """
 
 from __future__ import annotations
@@ -27,21 +39,11 @@ from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
 from ..values import json_value
 
-__all__ = [
-    "HEADER",
-    "MAX_DOCUMENT_BYTES",
-    "MAX_UDP_PAYLOAD_IPV4",
-    "EncodedDocument",
-    "encode_document",
-    "encode_if_fits",
-    "SHED_STEPS",
-    "JSON_ENCODER",
-]
-
 HEADER = b'{"format":"json","version":1}\n'
 MAX_DOCUMENT_BYTES = 64_000
 MAX_UDP_PAYLOAD_IPV4 = 65_507
-SHED_STEPS = ("metadata_values", "metadata", "stack_frames", "annotations", "long_strings", "minimal")
+#: The cause under which spans are counted when not even their minimal document fits.
+TOO_LARGE = "too_large"
 
 _LONG_VALUE_BYTES = 1024
 _MAX_FRAMES = 10
@@ -61,8 +63,6 @@ try:  # the optional `fast` extra: about 15 times faster on segment documents
 except ImportError:  # pragma: no cover - depends on the environment
     _orjson = None
 
-JSON_ENCODER = "orjson" if _orjson is not None else "json"
-
 
 def _encode_stdlib(doc: Dict[str, Any]) -> bytes:
     try:
@@ -73,29 +73,31 @@ def _encode_stdlib(doc: Dict[str, Any]) -> bytes:
     return text.encode("utf-8", "replace")
 
 
-def _has_non_finite(value: Any) -> bool:
-    if type(value) is float:
-        return value != value or value in (_INF, -_INF)
-    if type(value) is dict:
-        return any(_has_non_finite(item) for item in value.values())
-    if type(value) is list:
-        return any(_has_non_finite(item) for item in value)
-    return False
-
-
 _INF = float("inf")
 
 
-class EncodedDocument(NamedTuple):
-    datagram: bytes
-    shed: Tuple[str, ...]
+def _has_non_finite(value: Any) -> bool:
+    # A loop, not recursion: any nesting depth is fine.
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        kind = type(item)
+        if kind is float:
+            if item != item or item == _INF or item == -_INF:
+                return True
+        elif kind is dict:
+            pending.extend(item.values())
+        elif kind is list:
+            pending.extend(item)
+    return False
 
 
-def _encode(doc: Dict[str, Any]) -> bytes:
+def encode_body(doc: Dict[str, Any]) -> bytes:
+    """``doc`` as compact, strict UTF-8 JSON (no header), whatever its size."""
     if _orjson is not None:
         try:
-            body = _orjson.dumps(doc)
-        except (TypeError, ValueError):  # lone surrogates, huge ints, foreign types
+            body: bytes = _orjson.dumps(doc)
+        except (TypeError, ValueError):  # lone surrogates, huge ints, foreign types, deep nesting
             return _encode_stdlib(doc)
         # orjson writes NaN and Infinity as null; translated documents hold none,
         # and a hand-built one that does goes the strict way instead.
@@ -103,6 +105,31 @@ def _encode(doc: Dict[str, Any]) -> bytes:
             return _encode_stdlib(doc)
         return body
     return _encode_stdlib(doc)
+
+
+_encode = encode_body
+
+
+class EncodedDocument(NamedTuple):
+    """A body within the limit (``None`` if even the minimal document is over it) and the shedding steps taken."""
+
+    body: Optional[bytes]
+    shed: Tuple[str, ...]
+
+    @property
+    def datagram(self) -> Optional[bytes]:
+        """The body as one datagram for the daemon (header line first)."""
+        return None if self.body is None else HEADER + self.body
+
+
+class Part(NamedTuple):
+    """One document to send: its body (``None``: nothing fits), the spans it carries, what was shed."""
+
+    body: Optional[bytes]
+    spans: int
+    shed: Tuple[str, ...]
+    #: The document the body encodes (without the subsegments split off), to encode again for a smaller limit.
+    document: Dict[str, Any]
 
 
 def _trim_metadata_values(doc: Dict[str, Any]) -> None:
@@ -120,9 +147,8 @@ def _trim_metadata_values(doc: Dict[str, Any]) -> None:
 
 def _exceptions(doc: Dict[str, Any]) -> List[Dict[str, Any]]:
     cause = doc.get("cause")
-    if isinstance(cause, dict) and isinstance(cause.get("exceptions"), list):
-        return cause["exceptions"]
-    return []
+    exceptions = cause.get("exceptions") if isinstance(cause, dict) else None
+    return exceptions if isinstance(exceptions, list) else []
 
 
 def _set_exceptions(doc: Dict[str, Any], exceptions: List[Dict[str, Any]]) -> None:
@@ -174,22 +200,20 @@ def _minimal(doc: Dict[str, Any]) -> Dict[str, Any]:
     return small
 
 
-def encode_if_fits(doc: Dict[str, Any], max_bytes: int = MAX_DOCUMENT_BYTES) -> Optional[bytes]:
-    """The datagram for ``doc`` as it is, or ``None`` if it is over ``max_bytes``."""
-    body = _encode(doc)
-    return HEADER + body if len(body) <= max_bytes else None
+def encode_document(doc: Dict[str, Any], max_bytes: int = MAX_DOCUMENT_BYTES, body: Optional[bytes] = None) -> EncodedDocument:
+    """Encode ``doc`` in at most ``max_bytes``, shedding content if needed (see the module's docstring).
 
-
-def encode_document(doc: Dict[str, Any], max_bytes: int = MAX_DOCUMENT_BYTES) -> EncodedDocument:
-    """Encode ``doc`` as one datagram no larger than ``len(HEADER) + max_bytes``.
-
-    ``doc`` itself is never modified; shedding works on copies.
+    ``body`` is ``doc`` already encoded, when the caller has it. ``doc`` itself
+    is never modified; shedding works on copies. Every step is checked, the
+    last one too: ``body`` is ``None`` when nothing fits.
     """
-    body = _encode(doc)
+    if body is None:
+        body = _encode(doc)
     if len(body) <= max_bytes:
-        return EncodedDocument(HEADER + body, ())
+        return EncodedDocument(body, ())
 
     work = dict(doc)
+    work.pop("subsegments", None)  # sent on their own by encode_parts, never shed
     shed: List[str] = []
 
     def fits(step: str) -> bool:
@@ -201,27 +225,73 @@ def encode_document(doc: Dict[str, Any], max_bytes: int = MAX_DOCUMENT_BYTES) ->
     if "metadata" in work:
         _trim_metadata_values(work)
         if fits("metadata_values"):
-            return EncodedDocument(HEADER + body, tuple(shed))
+            return EncodedDocument(body, tuple(shed))
         del work["metadata"]
         if fits("metadata"):
-            return EncodedDocument(HEADER + body, tuple(shed))
+            return EncodedDocument(body, tuple(shed))
     if any("stack" in e for e in _exceptions(work)):
         _cut_stacks(work, _MAX_FRAMES)
         body = _encode(work)
         if len(body) <= max_bytes:
             shed.append("stack_frames")
-            return EncodedDocument(HEADER + body, tuple(shed))
+            return EncodedDocument(body, tuple(shed))
         _cut_stacks(work, 0)
         if fits("stack_frames"):
-            return EncodedDocument(HEADER + body, tuple(shed))
+            return EncodedDocument(body, tuple(shed))
     if "annotations" in work:
         del work["annotations"]
         if fits("annotations"):
-            return EncodedDocument(HEADER + body, tuple(shed))
+            return EncodedDocument(body, tuple(shed))
     _cut_long_strings(work)
     if fits("long_strings"):
-        return EncodedDocument(HEADER + body, tuple(shed))
+        return EncodedDocument(body, tuple(shed))
     work = _minimal(work)
-    shed.append("minimal")
-    body = _encode(work)
-    return EncodedDocument(HEADER + body, tuple(shed))
+    if fits("minimal"):
+        return EncodedDocument(body, tuple(shed))
+    return EncodedDocument(None, tuple(shed))
+
+
+def count_entities(doc: Dict[str, Any]) -> int:
+    """The segment or subsegment ``doc`` plus every subsegment embedded in it, at any depth (a loop)."""
+    count = 0
+    pending = [doc]
+    while pending:
+        entity = pending.pop()
+        count += 1
+        children = entity.get("subsegments")
+        if children:
+            pending.extend(children)
+    return count
+
+
+def encode_parts(
+    doc: Dict[str, Any], spans: int, max_bytes: int = MAX_DOCUMENT_BYTES, body: Optional[bytes] = None
+) -> List[Part]:
+    """Encode ``doc`` (which carries ``spans`` spans, embedded subsegments included) as documents within ``max_bytes``.
+
+    One part when it fits. Otherwise a document with embedded subsegments is
+    split: the parent goes alone and each subsegment is tried as a document of
+    its own, and so on down; a document without any is shed. Each entity is
+    the root of at most one attempt, so the encoder is called O(entities)
+    times. ``doc`` loses its ``subsegments`` when split (it is the caller's
+    batch, not the user's). ``body``: ``doc`` already encoded, if at hand.
+    """
+    parts: List[Part] = []
+    pending: List[Tuple[Dict[str, Any], int, Optional[bytes]]] = [(doc, spans, body)]
+    while pending:
+        entity, count, encoded = pending.pop()
+        if encoded is None:
+            encoded = _encode(entity)
+        if len(encoded) <= max_bytes:
+            parts.append(Part(encoded, count, (), entity))
+            continue
+        children = entity.pop("subsegments", None)
+        if children:
+            # Too large together. Last in, first out: the parent goes first, then its subsegments in order.
+            for child in reversed(children):
+                pending.append((child, count_entities(child), None))
+            pending.append((entity, 1, None))
+            continue
+        fitted = encode_document(entity, max_bytes, encoded)
+        parts.append(Part(fitted.body, count, fitted.shed, entity))
+    return parts

@@ -1,4 +1,4 @@
-"""OTLP over UDP: the framing Lambda's X-Ray endpoint accepts (as the AWS distro for OpenTelemetry sends it).
+"""OTLP over UDP: the framing Lambda's X-Ray endpoint accepts (as the AWS distro for OpenTelemetry sends it). Internal.
 
 A datagram is the daemon's header line, ``\\n``, a prefix (``T1S`` for sampled
 spans, ``T1U`` for unsampled ones), and the standard base64 of a serialized
@@ -18,16 +18,6 @@ import logging
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from .framing import HEADER, MAX_UDP_PAYLOAD_IPV4
-
-__all__ = [
-    "SAMPLED_PREFIX",
-    "UNSAMPLED_PREFIX",
-    "MAX_PROTOBUF_BYTES",
-    "load_encoder",
-    "encode_otlp_datagrams",
-    "OUTSIDE_LAMBDA_WARNING",
-    "warn_if_outside_lambda",
-]
 
 _logger = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""What the exporter needs from a transport: the contract UDP and the X-Ray API both meet.
+"""What the exporter needs from a transport: the contract UDP and the X-Ray API both meet. Internal.
 
 The exporter translates, assembles and encodes; a transport only moves encoded
 segment documents. Two properties hold for every transport, because the
@@ -15,11 +15,13 @@ exporter runs on the application's threads:
 
 from __future__ import annotations
 
-from typing import Mapping, Optional, Protocol
+from typing import TYPE_CHECKING, Mapping, Optional, Protocol, runtime_checkable
 
-__all__ = ["Transport"]
+if TYPE_CHECKING:
+    from ..config import ExporterSettings
 
 
+@runtime_checkable
 class Transport(Protocol):
     """Moves encoded X-Ray segment documents to X-Ray."""
 
@@ -54,3 +56,21 @@ class Transport(Protocol):
     def shutdown(self, timeout_seconds: float) -> None:
         """Flush within ``timeout_seconds``, then release sockets and threads; later sends fail as ``closed``."""
         ...
+
+
+def create_transport(settings: "ExporterSettings") -> Transport:
+    """The transport ``settings.transport`` names, set up from the other settings."""
+    chosen = settings.transport
+    if chosen is None or chosen.transport == "udp":
+        from .udp import UdpTransport
+
+        return UdpTransport(*settings.daemon.udp)
+    if chosen.transport == "api":
+        try:
+            from .xray_api import XRayApiTransport
+        except ImportError as exc:  # botocore is the `api` extra
+            raise ValueError(
+                f"the 'api' transport needs botocore ({exc}); pip install 'otel-xray[api]'"
+            ) from exc
+        return XRayApiTransport.from_settings(chosen)
+    raise ValueError(f"transport {chosen.transport!r} is not available; use 'udp' or 'api'")
