@@ -11,8 +11,9 @@ when a fast path silently stops being taken.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
-from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, Mapping, Optional, Sequence, Tuple
 
 __all__ = [
     "span_attributes",
@@ -22,6 +23,7 @@ __all__ = [
     "configurator_base",
     "initialize_takes_export_span_processor",
     "fast_paths",
+    "suppress_instrumentation",
 ]
 
 _EMPTY: Dict[str, Any] = {}
@@ -121,3 +123,25 @@ def fast_paths() -> Mapping[str, bool]:
         "batch_queue": queue is not None and limit is not None,
         "export_span_processor": initialize_takes_export_span_processor(),
     }
+
+
+@contextlib.contextmanager
+def suppress_instrumentation() -> Iterator[None]:
+    """Nothing inside is traced: the context keys that instrumentations check (HTTP ones included).
+
+    The same keys as ``opentelemetry.instrumentation.utils.suppress_instrumentation``
+    (plus the HTTP one), set without depending on that optional package. The
+    keys are private members of ``opentelemetry.context``; the string key is
+    the one older instrumentations check.
+    """
+    from opentelemetry import context
+
+    keys = [getattr(context, name, None) for name in ("_SUPPRESS_INSTRUMENTATION_KEY", "_SUPPRESS_HTTP_INSTRUMENTATION_KEY")]
+    current = context.get_current()
+    for key in [key for key in keys if isinstance(key, str)] + ["suppress_instrumentation"]:
+        current = context.set_value(key, True, current)
+    token = context.attach(current)
+    try:
+        yield
+    finally:
+        context.detach(token)

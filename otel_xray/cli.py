@@ -1,4 +1,4 @@
-"""The ``otel-xray`` command: ``daemon``, ``validate``, ``show`` and ``demo``."""
+"""The ``otel-xray`` command: ``daemon``, ``validate``, ``show``, ``demo`` and ``sampling explain``."""
 
 from __future__ import annotations
 
@@ -81,6 +81,7 @@ def _cmd_daemon(args: argparse.Namespace) -> int:
     if not loopback and not args.allow_remote:
         print(f"otel-xray daemon: {host} is not a loopback address; add --allow-remote to listen on it", file=sys.stderr)
         return 2
+    sampling = _sampling_service(args)
     out = open(args.out, "a", encoding="utf-8") if args.out else None
 
     def on_document(received: Any) -> None:
@@ -91,8 +92,12 @@ def _cmd_daemon(args: argparse.Namespace) -> int:
         if not args.quiet:
             print(f"rejected datagram ({len(data)} bytes): {reason}", flush=True)
 
-    daemon = LocalDaemon(host, port, out=out, on_document=on_document, on_rejected=on_rejected, keep=False)
+    daemon = LocalDaemon(
+        host, port, out=out, on_document=on_document, on_rejected=on_rejected, keep=False,
+        http_routes=_sampling_routes(sampling), allow_remote=args.allow_remote,
+    )
     print(f"otel-xray daemon listening on udp {daemon.endpoint}" + (f", writing {args.out}" if args.out else ""), flush=True)
+    _print_sampling_rules(sampling, daemon.endpoint, args.sampling_rules)
     signal.signal(signal.SIGTERM, lambda *_: daemon.request_stop())
     try:
         daemon.serve(duration=args.duration)
@@ -109,6 +114,85 @@ def _cmd_daemon(args: argparse.Namespace) -> int:
         + (f" {dict(daemon.rejected)}" if rejected else ""),
         flush=True,
     )
+    return 0
+
+
+def _sampling_service(args: argparse.Namespace) -> Any:
+    """The sampling API's rules: ``--sampling-rules FILE``, else X-Ray's Default rule (1/s + 5%)."""
+    from .daemon.sampling_api import SamplingRulesService, format_statistics
+    from .sampling.rules import load_rules_file
+
+    rules = load_rules_file(args.sampling_rules) if args.sampling_rules else ()
+
+    def on_statistics(client_id: str, documents: Any) -> None:
+        if not args.quiet:
+            print(format_statistics(client_id, documents), flush=True)
+
+    return SamplingRulesService(rules, on_statistics=on_statistics)
+
+
+def _sampling_routes(service: Any) -> Any:
+    from .daemon.sampling_api import sampling_routes
+
+    return sampling_routes(service)
+
+
+def _print_sampling_rules(service: Any, endpoint: str, source: Optional[str]) -> None:
+    print(
+        f"sampling API on tcp {endpoint} (POST /GetSamplingRules, /SamplingTargets): "
+        + (f"{len(service.rules)} rule(s) from {source}" if source else "the Default rule only")
+        + "; rules in the order they are tried:",
+        flush=True,
+    )
+    for rule in service.rules:
+        print(f"  {rule.priority:>5}  {rule.rule_name}: {_rule_matchers(rule)} -> {rule.describe()}", flush=True)
+
+
+def _rule_matchers(rule: Any) -> str:
+    fields = [
+        ("ServiceName", rule.service_name), ("ServiceType", rule.service_type), ("Host", rule.host),
+        ("HTTPMethod", rule.http_method), ("URLPath", rule.url_path), ("ResourceARN", rule.resource_arn),
+    ]
+    shown = [f"{name} {value!r}" for name, value in fields if value != "*"]
+    shown += [f"{key}={value!r}" for key, value in rule.attributes]
+    if rule.version != 1:
+        shown.append(f"Version {rule.version} (ignored by samplers)")
+    return ", ".join(shown) or "everything"
+
+
+def _cmd_sampling_explain(args: argparse.Namespace) -> int:
+    from .sampling.client import SamplingApiError, SamplingClient
+    from .sampling.explain import format_explanation, parse_attributes, request_facts
+    from .sampling.rules import load_rules_file, parse_rule
+
+    if args.rules:
+        rules = load_rules_file(args.rules)
+        source = args.rules
+        if len(rules) > len(load_rules_file(args.rules, with_default=False)):
+            source += " (and X-Ray's Default rule, which the service always has)"
+    else:
+        from .config import parse_sampler_endpoint
+
+        host, port = parse_sampler_endpoint(args.daemon, "--daemon")
+        client = SamplingClient(host, port, timeout=5.0)
+        try:
+            records = client.get_sampling_rules()
+        except SamplingApiError as exc:
+            print(f"otel-xray sampling explain: {exc}", file=sys.stderr)
+            return 2
+        rules = tuple(parse_rule(record, index, strict=False) for index, record in enumerate(records))
+        source = client.url
+    facts = request_facts(
+        service=args.service,
+        service_type=args.service_type,
+        resource_arn=args.resource_arn,
+        method=args.method,
+        path=args.path,
+        host=args.host,
+        url=args.url,
+        attributes=parse_attributes(args.attr or ()),
+    )
+    print(format_explanation(rules, facts, source))
     return 0
 
 
@@ -150,6 +234,10 @@ def _cmd_show(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
+    if getattr(args, "sampling", False):
+        from .demo_sampling import run_sampling_demo
+
+        return run_sampling_demo()
     from .demo import run_demo
 
     return run_demo(out_path=args.out)
@@ -166,6 +254,11 @@ def _parser() -> argparse.ArgumentParser:
     daemon.add_argument("--quiet", action="store_true", help="print only the summary")
     daemon.add_argument("--duration", type=float, help="stop after this many seconds")
     daemon.add_argument("--allow-remote", action="store_true", help="allow listening on a non-loopback address")
+    daemon.add_argument(
+        "--sampling-rules", metavar="FILE",
+        help="sampling rules to serve on TCP (the API's SamplingRule list, or an aws-xray-sdk local rules file); "
+        "default: X-Ray's Default rule, 1 request/s + 5%%",
+    )
     daemon.set_defaults(run=_cmd_daemon)
 
     validate = commands.add_parser("validate", help="check documents offline against X-Ray's rules")
@@ -179,7 +272,27 @@ def _parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="trace a small workload into an in-process daemon and show it")
     demo.add_argument("--out", metavar="FILE.jsonl", help="also store what the daemon received")
+    demo.add_argument("--sampling", action="store_true", help="show X-Ray sampling rules deciding over a few hundred requests")
     demo.set_defaults(run=_cmd_demo)
+
+    sampling = commands.add_parser("sampling", help="X-Ray sampling rules")
+    sampling_commands = sampling.add_subparsers(dest="sampling_command", required=True)
+    explain = sampling_commands.add_parser(
+        "explain", help="which rule a request matches, and why the others do not",
+        description="Which sampling rule a request matches, and why each other rule does not.",
+    )
+    source = explain.add_mutually_exclusive_group(required=True)
+    source.add_argument("--rules", metavar="FILE", help="a rules file (the API's SamplingRule list, or an aws-xray-sdk local rules file)")
+    source.add_argument("--daemon", metavar="HOST:PORT", help="fetch the rules from a running daemon's TCP address")
+    explain.add_argument("--service", default="", help="the service name (resource service.name)")
+    explain.add_argument("--service-type", default="", help="AWS::ECS::Container, … or a cloud.platform such as aws_ecs")
+    explain.add_argument("--resource-arn", default="", help="the resource ARN (an ECS container or Lambda function ARN)")
+    explain.add_argument("--method", help="HTTP method")
+    explain.add_argument("--path", help="URL path (default /)")
+    explain.add_argument("--host", help="host name")
+    explain.add_argument("--url", help="a full URL: its path and host, unless given")
+    explain.add_argument("--attr", action="append", metavar="KEY=VALUE", help="a span attribute (repeatable)")
+    explain.set_defaults(run=_cmd_sampling_explain)
     return parser
 
 
