@@ -128,7 +128,10 @@ def _parse_rule(data: Any, version: int, where: str, default: bool) -> LocalRule
 
 def _parse(document: Any, source: str) -> LocalRules:
     if not isinstance(document, Mapping):
-        raise ValueError("a local sampling rules file is a JSON object with 'version' and 'default'")
+        hint = " (a list looks like rules in the X-Ray API's shape, which the daemon serves, not a local file)"
+        raise ValueError(
+            "a local sampling rules file is a JSON object with 'version' and 'default'" + (hint if isinstance(document, list) else "")
+        )
     version = document.get("version")
     if isinstance(version, bool) or version not in SUPPORTED_VERSIONS:
         raise ValueError(f"version {version!r} is not supported; use 1 or 2")
@@ -136,7 +139,8 @@ def _parse(document: Any, source: str) -> LocalRules:
     if "default" not in document:
         raise ValueError("a 'default' rule is required")
     default = _parse_rule(document["default"], version, "default", default=True)
-    items = document.get("rules") or []
+    items = document.get("rules")
+    items = [] if items is None else items
     if not isinstance(items, list):
         raise ValueError("'rules' must be a list")
     rules = tuple(_parse_rule(item, version, f"rules[{index}]", default=False) for index, item in enumerate(items))
