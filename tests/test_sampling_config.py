@@ -232,7 +232,7 @@ def test_explain_says_which_rule_matches_and_why_the_others_do_not(tmp_path):
     result = explain("--rules", str(path), "--service", "checkout", "--method", "GET",
                      "--url", "https://api.example.com/orders/42", "--attr", "tenant=other")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines()[:9] == [  # noqa: E501
+    assert result.stdout.splitlines()[:10] == [
         "request: ServiceName 'checkout', ServiceType '', ResourceARN '', Host 'api.example.com', HTTPMethod 'GET', "
         "URLPath '/orders/42', attribute tenant='other'",
         f"rules from {path} (and X-Ray's Default rule, which the service always has), in the order they are tried "
@@ -242,7 +242,8 @@ def test_explain_says_which_rule_matches_and_why_the_others_do_not(tmp_path):
         "  2. tenant (priority 2): no",
         "       Attributes tenant='acme*' does not match 'other'",
         "  3. orders (priority 3): MATCHES -> no reservoir, then 100% (FixedRate 1)",
-        "  4. ecs-only (priority 4): would match, but 'orders' comes first",  # ServiceType matters only if reached
+        "  4. ecs-only (priority 4): no",
+        "       ServiceType 'AWS::ECS::Container' does not match ''",
         "  5. Default (priority 10000): would match, but 'orders' comes first",
     ], result.stdout
     assert "decision: rule 'orders': 100% of requests (no reservoir)" in result.stdout
