@@ -79,9 +79,9 @@ def run_sampling_demo(stream: IO[str] = sys.stdout, seconds: int = _SECONDS) -> 
                     attributes = {"http.request.method": "GET", "url.scheme": "https", "server.address": "shop.example.com", "url.path": path}
                     with tracer.start_as_current_span(f"GET {template}", kind=SpanKind.SERVER, attributes=attributes) as span:
                         span.set_attribute("http.response.status_code", 200)
-                        rule = _rule_for(path)
-                        requests[rule] = requests.get(rule, 0) + 1
-                        sampled[rule] = sampled.get(rule, 0) + int(span.is_recording())
+                        name = _rule_for(path)
+                        requests[name] = requests.get(name, 0) + 1
+                        sampled[name] = sampled.get(name, 0) + int(span.is_recording())
             # the next second's requests start on the next clock second
             time.sleep(max(0.0, start + second + 1 - time.monotonic()))
         total = sum(requests.values())
@@ -101,8 +101,8 @@ def run_sampling_demo(stream: IO[str] = sys.stdout, seconds: int = _SECONDS) -> 
         for entity in flatten(document):
             url = ((entity.get("http") or {}).get("request") or {}).get("url", "")
             path = "/" + url.split("://", 1)[-1].split("/", 1)[-1] if "://" in url else url
-            rule = _rule_for(path)
-            received[rule] = received.get(rule, 0) + 1
+            name = _rule_for(path)
+            received[name] = received.get(name, 0) + 1
     reported = {name: [0, 0, 0] for name in requests}
     for item in reports:
         counts = reported.setdefault(item.rule_name, [0, 0, 0])

@@ -43,8 +43,12 @@ __all__ = [
     "ResourceFacts",
     "resource_facts",
     "request_values",
+    "GlobShape",
+    "glob_shape",
     "CompiledRule",
     "compile_rule",
+    "Matcher",
+    "compile_matcher",
     "RuleVerdict",
     "explain",
 ]
@@ -62,8 +66,15 @@ CLOUD_PLATFORM_SERVICE_TYPES: Dict[str, str] = {
 Test = Callable[[str], bool]
 
 
-def compile_glob(pattern: str) -> Optional[Test]:
-    """A test for lower-cased text, or ``None`` for ``*`` (matches anything, even a missing value).
+class GlobShape(NamedTuple):
+    """A glob reduced to one string operation on lower-cased text (``regex``: the rest)."""
+
+    kind: str  # "equals", "prefix", "suffix", "contains" or "regex"
+    operand: str  # lower-cased text, or the regular expression
+
+
+def glob_shape(pattern: str) -> Optional[GlobShape]:
+    """The operation a glob needs, or ``None`` for ``*`` (matches anything, even a missing value).
 
     The common shapes (a literal, ``prefix*``, ``*suffix``, ``*part*``) become
     string methods; only the rest needs a regular expression.
@@ -76,14 +87,30 @@ def compile_glob(pattern: str) -> Optional[Test]:
         if "*" not in inner:
             starts, ends = lowered.startswith("*"), lowered.endswith("*")
             if not starts and not ends:
-                return lowered.__eq__
-            if ends and not starts:
-                return lambda text: text.startswith(inner)
-            if starts and not ends:
-                return lambda text: text.endswith(inner)
-            return lambda text: inner in text
-    expression = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in lowered)
-    fullmatch = re.compile(expression, re.DOTALL).fullmatch
+                return GlobShape("equals", lowered)
+            if not starts:
+                return GlobShape("prefix", inner)
+            if not ends:
+                return GlobShape("suffix", inner)
+            return GlobShape("contains", inner)
+    return GlobShape("regex", "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in lowered))
+
+
+def compile_glob(pattern: str) -> Optional[Test]:
+    """A test for lower-cased text, or ``None`` for ``*``."""
+    shape = glob_shape(pattern)
+    if shape is None:
+        return None
+    operand = shape.operand
+    if shape.kind == "equals":
+        return operand.__eq__
+    if shape.kind == "prefix":
+        return lambda text: text.startswith(operand)
+    if shape.kind == "suffix":
+        return lambda text: text.endswith(operand)
+    if shape.kind == "contains":
+        return lambda text: operand in text
+    fullmatch = re.compile(operand, re.DOTALL).fullmatch
     return lambda text: fullmatch(text) is not None
 
 
@@ -190,18 +217,59 @@ class CompiledRule(NamedTuple):
     """A rule turned into tests, for a given resource.
 
     ``resource_ok`` says whether ServiceName, ServiceType and ResourceARN match
-    the resource (fixed for a process, so decided once); the three tests take
-    the request's lower-cased path, method and host (``None`` = ``*``);
-    ``extra`` checks rule Attributes (and a ResourceARN read from span
-    attributes in Lambda), ``None`` when the rule has neither.
+    the resource (fixed for a process, so decided once); ``path``, ``method``
+    and ``host`` are the operations on the request's lower-cased values
+    (``None`` = ``*``); ``extra`` checks rule Attributes (and a ResourceARN read
+    from span attributes in Lambda), ``None`` when the rule has neither.
     """
 
     rule: SamplingRule
     resource_ok: bool
-    path: Optional[Test]
-    method: Optional[Test]
-    host: Optional[Test]
+    path: Optional[GlobShape]
+    method: Optional[GlobShape]
+    host: Optional[GlobShape]
     extra: Optional[ExtraCheck]
+
+
+#: ``(lower-cased path, method, host, span start attributes)`` -> index of the first matching rule, or -1.
+Matcher = Callable[[Optional[str], Optional[str], Optional[str], Mapping[str, Any]], int]
+
+
+def compile_matcher(rules: Sequence[CompiledRule]) -> Matcher:
+    """One function trying ``rules`` in order, each rule's tests inline.
+
+    Generated Python source (one ``if`` per rule, string operands as literals
+    written with ``repr``, regular expressions and attribute checks passed by
+    name) runs the decisions' hot loop about three times faster than walking a
+    list of test functions; it is rebuilt whenever the rules change.
+    """
+    namespace: Dict[str, Any] = {}
+    lines = ["def match(path, method, host, attributes):"]
+    for index, rule in enumerate(rules):
+        conditions = []
+        for name, shape in (("path", rule.path), ("method", rule.method), ("host", rule.host)):
+            if shape is None:
+                continue
+            if shape.kind == "equals":
+                test = f"{name} == {shape.operand!r}"
+            elif shape.kind == "prefix":
+                test = f"{name}.startswith({shape.operand!r})"
+            elif shape.kind == "suffix":
+                test = f"{name}.endswith({shape.operand!r})"
+            elif shape.kind == "contains":
+                test = f"{shape.operand!r} in {name}"
+            else:
+                namespace[f"_regex{index}_{name}"] = re.compile(shape.operand, re.DOTALL).fullmatch
+                test = f"_regex{index}_{name}({name}) is not None"
+            conditions.append(f"{name} is not None and {test}")
+        if rule.extra is not None:
+            namespace[f"_extra{index}"] = rule.extra
+            conditions.append(f"_extra{index}(attributes)")
+        lines.append(f"    if {' and '.join(conditions) or 'True'}:\n        return {index}")
+    lines.append("    return -1")
+    exec(compile("\n".join(lines), "<otel_xray sampling rules>", "exec"), namespace)  # noqa: S102 - see docstring
+    match: Matcher = namespace["match"]
+    return match
 
 
 def _attributes_check(tests: Sequence[Tuple[str, Optional[Test]]], arn: Optional[Test]) -> ExtraCheck:
@@ -236,9 +304,9 @@ def compile_rule(rule: SamplingRule, resource: ResourceFacts) -> CompiledRule:
     return CompiledRule(
         rule=rule,
         resource_ok=resource_ok,
-        path=compile_glob(rule.url_path),
-        method=compile_glob(rule.http_method),
-        host=compile_glob(rule.host),
+        path=glob_shape(rule.url_path),
+        method=glob_shape(rule.http_method),
+        host=glob_shape(rule.host),
         extra=extra,
     )
 

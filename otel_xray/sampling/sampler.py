@@ -25,7 +25,7 @@ import random
 import threading
 import time
 import weakref
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
@@ -37,7 +37,7 @@ from opentelemetry.util.types import Attributes
 from ..config import parse_sampler_arg, sampler_settings
 from .client import MAX_STATISTICS_PER_CALL, SamplingApiError, SamplingClient
 from .local import DEFAULT_LOCAL_RULES, LocalRules, load_local_rules
-from .matching import CompiledRule, ExtraCheck, ResourceFacts, Test, compile_rule, request_values, resource_facts
+from .matching import CompiledRule, Matcher, ResourceFacts, compile_matcher, compile_rule, request_values, resource_facts
 from .reservoir import RuleState, RuleStatistics
 from .rules import SamplingRule, parse_rule, sort_rules
 
@@ -57,8 +57,7 @@ _WARNING_INTERVAL = 3600.0
 _DROPPED = SamplingResult(Decision.DROP)
 
 FallbackRules = Union[str, "os.PathLike[str]", Mapping[str, Any], LocalRules]
-#: What the decision loop walks: the three request tests, the extra check, the state deciding.
-_Entry = Tuple[Optional[Test], Optional[Test], Optional[Test], Optional[ExtraCheck], RuleState]
+_EMPTY: Mapping[str, Any] = {}
 
 
 def new_client_id() -> str:
@@ -66,8 +65,19 @@ def new_client_id() -> str:
     return os.urandom(12).hex()
 
 
-def _entries(compiled: Sequence[Tuple[CompiledRule, RuleState]]) -> Tuple[_Entry, ...]:
-    return tuple((c.path, c.method, c.host, c.extra, state) for c, state in compiled if c.resource_ok)
+class _Decider(NamedTuple):
+    """Rules ready to decide: the generated matcher and, by the index it returns, each rule's state."""
+
+    match: Matcher
+    states: Tuple[RuleState, ...]
+
+
+def _decider(compiled: Sequence[Tuple[CompiledRule, RuleState]]) -> _Decider:
+    usable = [(c, state) for c, state in compiled if c.resource_ok]
+    return _Decider(compile_matcher([c for c, _ in usable]), tuple(state for _, state in usable))
+
+
+_NO_RULES = _Decider(lambda path, method, host, attributes: -1, ())
 
 
 class XRayRemoteSampler(Sampler):
@@ -125,13 +135,13 @@ class XRayRemoteSampler(Sampler):
         self.client_id = new_client_id()
         self._states: Dict[str, RuleState] = {}
         self._rules: Tuple[SamplingRule, ...] = ()
-        self._active: Tuple[_Entry, ...] = ()
+        self._active = _NO_RULES
         self._rules_expire_at = float("-inf")
         self._rules_fetched_at: Optional[float] = None
         self._rules_modified_at = float("-inf")
         fallback_states = [RuleState(rule, local=True) for rule in self._fallback_rules.to_sampling_rules()]
         neutral = ResourceFacts("", "", "")
-        self._fallback: Tuple[_Entry, ...] = _entries([(compile_rule(s.rule, neutral), s) for s in fallback_states])
+        self._fallback = _decider([(compile_rule(s.rule, neutral), s) for s in fallback_states])
 
         self._started = False
         self._stopping = False
@@ -169,21 +179,18 @@ class XRayRemoteSampler(Sampler):
             method = method.lower()
         if host is not None:
             host = host.lower()
-        entries = self._active if now < self._rules_expire_at else ()
-        for rules in (entries, self._fallback):
-            for path_test, method_test, host_test, extra, state in rules:
-                if path_test is not None and (path is None or not path_test(path)):
-                    continue
-                if method_test is not None and (method is None or not method_test(method)):
-                    continue
-                if host_test is not None and (host is None or not host_test(host)):
-                    continue
-                if extra is not None and not extra(attributes or {}):
-                    continue
-                if state.sample(trace_id, now):
-                    return SamplingResult(Decision.RECORD_AND_SAMPLE, attributes)
+        if attributes is None:
+            attributes = _EMPTY
+        decider = self._active if now < self._rules_expire_at else _NO_RULES
+        index = decider.match(path, method, host, attributes)
+        if index < 0:
+            decider = self._fallback
+            index = decider.match(path, method, host, attributes)
+            if index < 0:  # never: the fallback's default matches everything
                 return _DROPPED
-        return _DROPPED  # unreachable: the fallback's default matches everything
+        if decider.states[index].sample(trace_id, now):
+            return SamplingResult(Decision.RECORD_AND_SAMPLE, attributes)
+        return _DROPPED
 
     def get_description(self) -> str:
         return f"XRayRemoteSampler{{endpoint={self._client.url}}}"
@@ -247,7 +254,7 @@ class XRayRemoteSampler(Sampler):
             facts = resource_facts(resource.attributes)
             self._resource_facts = facts
             if self._rules:
-                self._active = _entries([(compile_rule(r, facts), self._states[r.rule_name]) for r in self._rules])
+                self._active = _decider([(compile_rule(r, facts), self._states[r.rule_name]) for r in self._rules])
         return facts
 
     def shutdown(self) -> None:
@@ -269,8 +276,8 @@ class XRayRemoteSampler(Sampler):
         self._warned = {}
         for state in self._states.values():
             state.after_fork()
-        for entry in self._fallback:
-            entry[4].after_fork()
+        for state in self._fallback.states:
+            state.after_fork()
 
     # -- polling ---------------------------------------------------------------
     def _jitter(self, most: float) -> float:
@@ -331,7 +338,7 @@ class XRayRemoteSampler(Sampler):
                 if old is not None:
                     state.add_statistics(old.take_statistics())
                 states[rule.rule_name] = state
-            self._active = _entries([(compile_rule(rule, facts), states[rule.rule_name]) for rule in rules])
+            self._active = _decider([(compile_rule(rule, facts), states[rule.rule_name]) for rule in rules])
             self._states = states
             self._rules = rules
             now = self._clock()
