@@ -246,6 +246,37 @@ def test_one_warning_says_why_rules_cannot_be_fetched_and_one_line_when_they_can
     assert [r.getMessage() for r in caplog.records] == [f"X-Ray sampling rules from {sampler.endpoint}: 1 rule(s)"]
 
 
+def test_a_refused_statistics_report_is_one_warning_naming_the_error(caplog):
+    from otel_xray.daemon.http_api import ApiError, HttpRoutes
+    from otel_xray.daemon.sampling_api import SamplingRulesService, sampling_routes
+    from otel_xray.daemon.server import LocalDaemon
+
+    def refuse(request):
+        raise ApiError("not authorized to perform xray:GetSamplingTargets", "AccessDeniedException", 403)
+
+    routes = sampling_routes(SamplingRulesService([rule("all")])).merge(HttpRoutes(post_json={"/SamplingTargets": refuse}))
+    with LocalDaemon("127.0.0.1", 0, http_routes=routes) as daemon:
+        sampler = XRayRemoteSampler(endpoint=daemon.endpoint, poll=False)
+        assert sampler.fetch_rules()
+        with caplog.at_level(logging.DEBUG, logger="otel_xray.sampling"):
+            for _ in range(3):
+                root_decision(sampler, {})
+                assert sampler.fetch_targets() == 10
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert "HTTP 403: AccessDeniedException not authorized to perform xray:GetSamplingTargets" in warning
+    assert "each rule borrows 1 request/s" in warning
+
+
+def test_a_failure_inside_a_decision_drops_the_span_and_is_logged_once(caplog):
+    def broken_clock():
+        raise RuntimeError("clock broke")
+
+    sampler = XRayRemoteSampler(endpoint=f"127.0.0.1:{closed_port()}", poll=False, clock=broken_clock)
+    with caplog.at_level(logging.ERROR, logger="otel_xray.sampling"):
+        assert [root_decision(sampler, {}) for _ in range(3)] == [False] * 3
+    assert [r.getMessage() for r in caplog.records] == ["X-Ray sampler failed to decide; root spans are dropped while this lasts"]
+
+
 # -- cache expiry ------------------------------------------------------------------
 def test_rules_expire_an_hour_after_the_last_successful_fetch(sampling_daemon, caplog):
     clock = sampling_daemon.clock

@@ -150,6 +150,7 @@ class XRayRemoteSampler(Sampler):
         self._next_rules = 0.0
         self._next_targets = 0.0
         self._warned: Dict[str, float] = {}
+        self._decision_failed = False
         _live_samplers.add(self)
 
     # -- the decision ----------------------------------------------------------
@@ -171,6 +172,15 @@ class XRayRemoteSampler(Sampler):
             return SamplingResult(Decision.DROP, None, parent.trace_state)
         if not self._started:
             self._start()
+        try:
+            return self._decide_root(trace_id, attributes)
+        except Exception:  # a bug here must not reach the application: drop, and say so once
+            if not self._decision_failed:
+                self._decision_failed = True
+                _logger.exception("X-Ray sampler failed to decide; root spans are dropped while this lasts")
+            return _DROPPED
+
+    def _decide_root(self, trace_id: int, attributes: Attributes) -> SamplingResult:
         now = self._clock()
         path, method, host = request_values(attributes)
         if path is not None:
@@ -375,7 +385,12 @@ class XRayRemoteSampler(Sampler):
             try:
                 answer = self._client.get_sampling_targets(documents[start : start + MAX_STATISTICS_PER_CALL])
             except SamplingApiError as exc:
-                self._failed("targets", f"cannot report X-Ray sampling statistics: {exc}", logging.DEBUG)
+                # The counts are dropped, as the X-Ray SDKs drop them: the next report covers its own interval.
+                self._failed(
+                    "targets",
+                    f"cannot report X-Ray sampling statistics: {exc}; without quotas from X-Ray each rule "
+                    "borrows 1 request/s, then applies its fixed rate",
+                )
                 continue
             self._recovered("targets", None)
             for target in answer.get("SamplingTargetDocuments") or ():
@@ -401,10 +416,12 @@ class XRayRemoteSampler(Sampler):
         return min(intervals) if intervals else TARGETS_INTERVAL
 
     # -- logging that stays quiet ----------------------------------------------
-    def _failed(self, what: str, message: str, level: int = logging.WARNING) -> None:
+    def _failed(self, what: str, message: str) -> None:
         now = time.monotonic()
         last = self._warned.get(what)
-        if last is not None and now - last < _WARNING_INTERVAL:
+        # While rules cannot be fetched, the warning about that says enough.
+        quiet = what == "targets" and "rules" in self._warned
+        if quiet or (last is not None and now - last < _WARNING_INTERVAL):
             _logger.debug("%s", message)
             return
         self._warned[what] = now
@@ -418,7 +435,7 @@ class XRayRemoteSampler(Sampler):
                     f"; keeping the {len(self._rules)} rule(s) fetched {self._clock() - fetched:.0f} s ago "
                     f"until they are an hour old, then {fallback}"
                 )
-        _logger.log(level, "%s", message)
+        _logger.warning("%s", message)
 
     def _recovered(self, what: str, message: Optional[str]) -> None:
         if self._warned.pop(what, None) is not None and message is not None:
