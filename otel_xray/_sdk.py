@@ -11,9 +11,8 @@ when a fast path silently stops being taken.
 
 from __future__ import annotations
 
-import contextlib
 import inspect
-from typing import Any, Dict, Iterator, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
 __all__ = [
     "span_attributes",
@@ -23,7 +22,7 @@ __all__ = [
     "configurator_base",
     "initialize_takes_export_span_processor",
     "fast_paths",
-    "suppress_instrumentation",
+    "suppress_instrumentation_context",
 ]
 
 _EMPTY: Dict[str, Any] = {}
@@ -125,23 +124,21 @@ def fast_paths() -> Mapping[str, bool]:
     }
 
 
-@contextlib.contextmanager
-def suppress_instrumentation() -> Iterator[None]:
-    """Nothing inside is traced: the context keys that instrumentations check (HTTP ones included).
+def suppress_instrumentation_context() -> Any:
+    """The current context with OpenTelemetry instrumentation switched off in it.
 
-    The same keys as ``opentelemetry.instrumentation.utils.suppress_instrumentation``
-    (plus the HTTP one), set without depending on that optional package. The
-    keys are private members of ``opentelemetry.context``; the string key is
-    the one older instrumentations check.
+    The API transport's own HTTPS calls go through botocore and urllib3; were
+    they instrumented, each PutTraceSegments would make spans, which would be
+    exported with the next PutTraceSegments, and so on. Instrumentations check
+    keys that opentelemetry-api keeps under private names
+    (``_SUPPRESS_INSTRUMENTATION_KEY``, ``_SUPPRESS_HTTP_INSTRUMENTATION_KEY``);
+    older instrumentations check the plain string ``"suppress_instrumentation"``.
     """
     from opentelemetry import context
 
-    keys = [getattr(context, name, None) for name in ("_SUPPRESS_INSTRUMENTATION_KEY", "_SUPPRESS_HTTP_INSTRUMENTATION_KEY")]
     current = context.get_current()
-    for key in [key for key in keys if isinstance(key, str)] + ["suppress_instrumentation"]:
-        current = context.set_value(key, True, current)
-    token = context.attach(current)
-    try:
-        yield
-    finally:
-        context.detach(token)
+    for name in ("_SUPPRESS_INSTRUMENTATION_KEY", "_SUPPRESS_HTTP_INSTRUMENTATION_KEY"):
+        key = getattr(context, name, None)
+        if isinstance(key, str):
+            current = context.set_value(key, True, current)
+    return context.set_value("suppress_instrumentation", True, current)

@@ -15,7 +15,9 @@ import json
 import socket
 from typing import Any, Dict, List, Mapping, Sequence
 
-from .._sdk import suppress_instrumentation
+from opentelemetry import context
+
+from .._sdk import suppress_instrumentation_context
 
 __all__ = ["SamplingApiError", "SamplingClient", "MAX_RULE_PAGES", "MAX_STATISTICS_PER_CALL"]
 
@@ -49,7 +51,8 @@ class SamplingClient:
     def post(self, path: str, body: Mapping[str, Any]) -> Dict[str, Any]:
         """POST a JSON body, return the JSON object answered; :class:`SamplingApiError` otherwise."""
         payload = json.dumps(body, separators=(",", ":")).encode("utf-8")
-        with suppress_instrumentation():
+        token = context.attach(suppress_instrumentation_context())
+        try:
             connection = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
             try:
                 connection.request("POST", path, body=payload, headers={"Content-Type": "application/json"})
@@ -66,6 +69,8 @@ class SamplingClient:
                 raise SamplingApiError(f"{self.url}{path}: {type(exc).__name__}: {exc}") from None
             finally:
                 connection.close()
+        finally:
+            context.detach(token)
         if len(data) > _MAX_RESPONSE_BYTES:
             raise SamplingApiError(f"{self.url}{path}: the answer is larger than {_MAX_RESPONSE_BYTES} bytes")
         try:
