@@ -449,8 +449,9 @@ def test_the_entry_point_finds_the_resource_of_the_provider_that_uses_it(samplin
     original = trace.get_tracer_provider
     trace.get_tracer_provider = lambda: provider  # what set_tracer_provider would make global
     try:
-        with provider.get_tracer("t").start_as_current_span("root") as span:
-            assert span.is_recording() or True
+        with provider.get_tracer("t").start_as_current_span("root"):
+            pass  # the first decision finds the resource
+        assert sampler._resource is provider.resource
         assert sampler_module._provider_resource(sampler) is provider.resource
         assert sampler.fetch_rules()
         assert root_decision(sampler, {})
@@ -458,6 +459,16 @@ def test_the_entry_point_finds_the_resource_of_the_provider_that_uses_it(samplin
     finally:
         trace.get_tracer_provider = original
         sampler.shutdown()
+
+
+def test_without_a_provider_using_it_the_resource_comes_from_otel_variables(sampling_daemon, monkeypatch):
+    monkeypatch.setenv("OTEL_SERVICE_NAME", "from-env")
+    monkeypatch.setenv("OTEL_RESOURCE_ATTRIBUTES", "cloud.platform=aws_ecs")
+    sampling_daemon.service.set_rules([rule("mine", service_name="from-env", service_type="AWS::ECS::Container"), SILENT_DEFAULT])
+    sampler = XRayRemoteSampler(endpoint=sampling_daemon.endpoint, poll=False)
+    assert sampler.fetch_rules()
+    assert root_decision(sampler, {})
+    assert counted(sampler).keys() == {"mine"}
 
 
 def test_its_own_http_calls_run_with_instrumentation_suppressed(sampling_daemon, monkeypatch):

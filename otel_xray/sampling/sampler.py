@@ -86,8 +86,9 @@ class XRayRemoteSampler(Sampler):
     ``resource``: what ServiceName, ServiceType and ResourceARN rules match
     (``service.name``, ``cloud.platform``, ``aws.ecs.container.arn``…). Left
     out, it is the resource of the global tracer provider when that provider
-    uses this sampler (so ``OTEL_TRACES_SAMPLER=xray`` works), else
-    ``Resource.create()``, found on the first decision.
+    uses this sampler (so ``OTEL_TRACES_SAMPLER=xray`` works), else the one
+    ``OTEL_SERVICE_NAME`` and ``OTEL_RESOURCE_ATTRIBUTES`` describe, found on
+    the first decision.
 
     ``endpoint``: the daemon's TCP address, ``http://host:port`` or
     ``host:port``; default the ``tcp`` part of ``AWS_XRAY_DAEMON_ADDRESS``,
@@ -452,14 +453,20 @@ class XRayRemoteSampler(Sampler):
 
 
 def _provider_resource(sampler: XRayRemoteSampler) -> Resource:
-    """The global SDK tracer provider's resource when it samples with ``sampler``, else ``Resource.create()``."""
+    """The global SDK tracer provider's resource when it samples with ``sampler``.
+
+    Else what ``OTEL_SERVICE_NAME`` and ``OTEL_RESOURCE_ATTRIBUTES`` say (read by
+    the SDK's own detector): not ``Resource.create()``, whose configured
+    detectors may wait on the network, which a decision must never do.
+    """
     from opentelemetry import trace
+    from opentelemetry.sdk.resources import OTELResourceDetector
 
     provider = trace.get_tracer_provider()
     resource = getattr(provider, "resource", None)
     if getattr(provider, "sampler", None) is sampler and isinstance(resource, Resource):
         return resource
-    return Resource.create()
+    return OTELResourceDetector().detect()
 
 
 def _poll_loop(ref: "weakref.ReferenceType[XRayRemoteSampler]", wake: threading.Event) -> None:
