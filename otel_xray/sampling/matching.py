@@ -229,6 +229,8 @@ class CompiledRule(NamedTuple):
     method: Optional[GlobShape]
     host: Optional[GlobShape]
     extra: Optional[ExtraCheck]
+    #: Attribute keys the span must have for ``extra`` to pass (checked first: cheap, and usually decisive).
+    required_keys: Tuple[str, ...] = ()
 
 
 #: ``(lower-cased path, method, host, span start attributes)`` -> index of the first matching rule, or -1.
@@ -246,26 +248,29 @@ def compile_matcher(rules: Sequence[CompiledRule]) -> Matcher:
     namespace: Dict[str, Any] = {}
     lines = ["def match(path, method, host, attributes):"]
     for index, rule in enumerate(rules):
-        conditions = []
+        conditions = []  # (cost rank, source): the cheapest tests first
         for name, shape in (("path", rule.path), ("method", rule.method), ("host", rule.host)):
             if shape is None:
                 continue
             if shape.kind == "equals":
-                test = f"{name} == {shape.operand!r}"
+                rank, test = 0, f"{name} == {shape.operand!r}"
             elif shape.kind == "prefix":
-                test = f"{name}.startswith({shape.operand!r})"
+                rank, test = 1, f"{name}.startswith({shape.operand!r})"
             elif shape.kind == "suffix":
-                test = f"{name}.endswith({shape.operand!r})"
+                rank, test = 1, f"{name}.endswith({shape.operand!r})"
             elif shape.kind == "contains":
-                test = f"{shape.operand!r} in {name}"
+                rank, test = 1, f"{shape.operand!r} in {name}"
             else:
                 namespace[f"_regex{index}_{name}"] = re.compile(shape.operand, re.DOTALL).fullmatch
-                test = f"_regex{index}_{name}({name}) is not None"
-            conditions.append(f"{name} is not None and {test}")
+                rank, test = 2, f"_regex{index}_{name}({name}) is not None"
+            conditions.append((rank, f"{name} is not None and {test}"))
+        for key in rule.required_keys:
+            conditions.append((0, f"{key!r} in attributes"))
         if rule.extra is not None:
             namespace[f"_extra{index}"] = rule.extra
-            conditions.append(f"_extra{index}(attributes)")
-        lines.append(f"    if {' and '.join(conditions) or 'True'}:\n        return {index}")
+            conditions.append((3, f"_extra{index}(attributes)"))
+        source = " and ".join(test for _, test in sorted(conditions, key=lambda c: c[0])) or "True"
+        lines.append(f"    if {source}:\n        return {index}")
     lines.append("    return -1")
     exec(compile("\n".join(lines), "<otel_xray sampling rules>", "exec"), namespace)  # noqa: S102 - see docstring
     match: Matcher = namespace["match"]
@@ -308,6 +313,7 @@ def compile_rule(rule: SamplingRule, resource: ResourceFacts) -> CompiledRule:
         method=glob_shape(rule.http_method),
         host=glob_shape(rule.host),
         extra=extra,
+        required_keys=tuple(key for key, _ in rule.attributes),
     )
 
 
