@@ -53,7 +53,7 @@ _TARGETS_JITTER = 0.1
 #: A failure to fetch rules is logged as a WARNING at most this often while it lasts.
 _WARNING_INTERVAL = 3600.0
 
-# A dropped root span is not recorded: nothing of the result but its decision is read.
+# A dropped root span is not recorded: of the result only its decision and trace state (None) are read.
 _DROPPED = SamplingResult(Decision.DROP)
 
 FallbackRules = Union[str, "os.PathLike[str]", Mapping[str, Any], LocalRules]
