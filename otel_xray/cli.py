@@ -138,10 +138,12 @@ def _sampling_routes(service: Any) -> Any:
 
 
 def _print_sampling_rules(service: Any, endpoint: str, source: Optional[str]) -> None:
+    """With ``--sampling-rules``, the rules served (without it, X-Ray's Default rule, silently)."""
+    if not source:
+        return
     print(
         f"sampling API on tcp {endpoint} (POST /GetSamplingRules, /SamplingTargets): "
-        + (f"{len(service.rules)} rule(s) from {source}" if source else "the Default rule only")
-        + "; rules in the order they are tried:",
+        f"{len(service.rules)} rule(s) from {source}, in the order they are tried:",
         flush=True,
     )
     for rule in service.rules:

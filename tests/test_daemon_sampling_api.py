@@ -282,7 +282,7 @@ def test_daemon_command_serves_the_default_rule_without_a_file():
     (only,) = rules["SamplingRuleRecords"]
     assert only["SamplingRule"]["RuleName"] == "Default"
     assert (only["SamplingRule"]["ReservoirSize"], only["SamplingRule"]["FixedRate"]) == (1, 0.05)
-    assert "the Default rule only" in output
+    assert "sampling API" not in output  # the default output is unchanged: the Default rule is served silently
 
 
 def test_daemon_command_refuses_a_bad_rules_file(tmp_path):
