@@ -1,7 +1,8 @@
 """The real AWS X-Ray daemon, built from ../shared/real-daemon (see its README), for tests that run it.
 
 ``real_daemon_binary()`` builds it once (``build.sh`` is idempotent and fast when
-up to date) into ``.venv/xray-daemon``; it skips the test with the reason when
+up to date) into pytest's cache directory (``.pytest_cache/d/xray-daemon``, where
+other tests that run the real daemon build it too); it skips the test with the reason when
 the kit is absent or the build fails, unless ``OTEL_XRAY_REQUIRE_REAL_DAEMON=1``
 (set by ``.ci/run``), where a missing daemon is a failure.
 ``RealXRayDaemon`` runs it on loopback ports, pointed at an X-Ray API stand-in.
@@ -23,7 +24,8 @@ import pytest
 from .conftest import ROOT, SHARED
 
 KIT = SHARED / "real-daemon"
-OUTDIR = ROOT / ".venv" / "xray-daemon"
+# pytest's cache directory, as request.config.cache.mkdir("xray-daemon") names it: one build for every test.
+OUTDIR = ROOT / ".pytest_cache" / "d" / "xray-daemon"
 _built: Optional[pathlib.Path] = None
 
 
