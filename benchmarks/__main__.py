@@ -17,4 +17,9 @@ if status == 0:
 if status == 0:
     # Encoded bytes per request, ours against aws-xray-sdk's for the same requests.
     status = bytes_per_request()
+if status == 0:
+    # XRayRemoteSampler's decision cost and memory (python -m benchmarks.sampling for its own options).
+    from .sampling import main as sampling_main
+
+    status = sampling_main(sys.argv[1:])
 sys.exit(status)

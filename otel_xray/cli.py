@@ -1,4 +1,4 @@
-"""The ``otel-xray`` command: ``daemon``, ``validate``, ``show``, ``demo``, ``console`` and ``import``."""
+"""The ``otel-xray`` command: ``daemon``, ``validate``, ``show``, ``demo``, ``console``, ``import`` and ``sampling explain``."""
 
 from __future__ import annotations
 
@@ -140,6 +140,7 @@ def _cmd_daemon(args: argparse.Namespace) -> int:
     if not loopback and not args.allow_remote:
         print(f"otel-xray daemon: {host} is not a loopback address; add --allow-remote to listen on it", file=sys.stderr)
         return 2
+    sampling = _sampling_service(args)
     from .daemon.store import StoreError
     from .local_xray import console_url, open_store, store_routes, store_summary
 
@@ -188,7 +189,8 @@ def _cmd_daemon(args: argparse.Namespace) -> int:
     try:
         daemon = LocalDaemon(
             host, port, out=out, on_document=on_document, on_rejected=on_rejected, keep=False,
-            http_routes=routes, allow_remote=args.allow_remote, store=store,
+            http_routes=_sampling_routes(sampling) if routes is None else routes.merge(_sampling_routes(sampling)),
+            allow_remote=args.allow_remote, store=store,
         )
     except OSError:
         if store is not None:
@@ -199,6 +201,7 @@ def _cmd_daemon(args: argparse.Namespace) -> int:
         _say(f"storing traces in {store.path}; X-Ray API on tcp {daemon.endpoint}", flush=True)
         if args.console:
             _say(f"console: {console_url(daemon.address)}", flush=True)
+    _print_sampling_rules(sampling, daemon.endpoint, args.sampling_rules)
     signal.signal(signal.SIGTERM, lambda *_: daemon.request_stop())
     try:
         daemon.serve(duration=args.duration)
@@ -247,6 +250,91 @@ def _store_documents(args: argparse.Namespace, command: str) -> Optional[Any]:
         return store.all_documents()
     finally:
         store.close()
+
+
+def _sampling_service(args: argparse.Namespace) -> Any:
+    """The sampling API's rules: ``--sampling-rules FILE``, else X-Ray's Default rule (1/s + 5%)."""
+    from .daemon.sampling_api import SamplingRulesService, format_statistics
+    from .sampling.rules import load_rules_file
+
+    rules = load_rules_file(args.sampling_rules) if args.sampling_rules else ()
+
+    def on_statistics(client_id: str, documents: Any) -> None:
+        if not args.quiet:
+            try:
+                _say(format_statistics(client_id, documents), flush=True)  # client data: escaped
+            except BrokenPipeError:  # the reader went away; the daemon's own printing stops it
+                pass
+
+    return SamplingRulesService(rules, on_statistics=on_statistics)
+
+
+def _sampling_routes(service: Any) -> Any:
+    from .daemon.sampling_api import sampling_routes
+
+    return sampling_routes(service)
+
+
+def _print_sampling_rules(service: Any, endpoint: str, source: Optional[str]) -> None:
+    """With ``--sampling-rules``, the rules served (without it, X-Ray's Default rule, silently)."""
+    if not source:
+        return
+    _say(
+        f"sampling API on tcp {endpoint} (POST /GetSamplingRules, /SamplingTargets): "
+        f"{len(service.rules)} rule(s) from {source}, in the order they are tried:",
+        flush=True,
+    )
+    for rule in service.rules:
+        _say(f"  {rule.priority:>5}  {rule.rule_name}: {_rule_matchers(rule)} -> {rule.describe()}", flush=True)
+
+
+def _rule_matchers(rule: Any) -> str:
+    fields = [
+        ("ServiceName", rule.service_name), ("ServiceType", rule.service_type), ("Host", rule.host),
+        ("HTTPMethod", rule.http_method), ("URLPath", rule.url_path), ("ResourceARN", rule.resource_arn),
+    ]
+    shown = [f"{name} {value!r}" for name, value in fields if value != "*"]
+    shown += [f"{key}={value!r}" for key, value in rule.attributes]
+    if rule.version != 1:
+        shown.append(f"Version {rule.version} (ignored by samplers)")
+    return ", ".join(shown) or "everything"
+
+
+def _cmd_sampling_explain(args: argparse.Namespace) -> int:
+    from .sampling.client import SamplingApiError, SamplingClient
+    from .sampling.explain import format_explanation, parse_attributes, request_facts
+    from .sampling.rules import load_rules_file, parse_rule
+
+    if args.rules:
+        rules = load_rules_file(args.rules)
+        source = args.rules
+        if len(rules) > len(load_rules_file(args.rules, with_default=False)):
+            source += " (and X-Ray's Default rule, which the service always has)"
+    else:
+        from .config import parse_sampler_endpoint
+
+        host, port = parse_sampler_endpoint(args.daemon, "--daemon")
+        client = SamplingClient(host, port, timeout=5.0)
+        try:
+            records = client.get_sampling_rules()
+        except SamplingApiError as exc:
+            _say(f"otel-xray sampling explain: {exc}", file=sys.stderr)
+            return 2
+        rules = tuple(parse_rule(record, index, strict=False) for index, record in enumerate(records))
+        source = client.url
+    facts = request_facts(
+        service=args.service,
+        service_type=args.service_type,
+        resource_arn=args.resource_arn,
+        method=args.method,
+        path=args.path,
+        host=args.host,
+        url=args.url,
+        attributes=parse_attributes(args.attr or ()),
+    )
+    for line in format_explanation(rules, facts, source).splitlines():
+        _say(line)
+    return 0
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
@@ -343,6 +431,10 @@ def _cmd_show(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
+    if getattr(args, "sampling", False):
+        from .demo_sampling import run_sampling_demo
+
+        return run_sampling_demo()
     from .demo import run_demo
 
     return run_demo(out_path=args.out, db_path=args.db, console=args.console)
@@ -375,6 +467,11 @@ def _parser() -> argparse.ArgumentParser:
     daemon.add_argument("--duration", type=float, help="stop after this many seconds")
     daemon.add_argument("--allow-remote", action="store_true", help="allow listening on a non-loopback address")
     _add_daemon_store_arguments(daemon)
+    daemon.add_argument(
+        "--sampling-rules", metavar="FILE",
+        help="sampling rules to serve on TCP (the API's SamplingRule list, or an aws-xray-sdk local rules file); "
+        "default: X-Ray's Default rule, 1 request/s + 5%%",
+    )
     daemon.set_defaults(run=_cmd_daemon)
 
     validate = commands.add_parser("validate", help="check documents offline against X-Ray's rules")
@@ -393,8 +490,28 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", metavar="FILE.jsonl", help="also store what the daemon received")
     demo.add_argument("--db", metavar="PATH", help="the trace database to store into (default: demo.db in the cache directory)")
     demo.add_argument("--console", action="store_true", help="then keep the console open until Ctrl-C")
+    demo.add_argument("--sampling", action="store_true", help="show X-Ray sampling rules deciding over a few hundred requests")
     demo.set_defaults(run=_cmd_demo)
     _add_store_commands(commands)
+
+    sampling = commands.add_parser("sampling", help="X-Ray sampling rules")
+    sampling_commands = sampling.add_subparsers(dest="sampling_command", required=True)
+    explain = sampling_commands.add_parser(
+        "explain", help="which rule a request matches, and why the others do not",
+        description="Which sampling rule a request matches, and why each other rule does not.",
+    )
+    source = explain.add_mutually_exclusive_group(required=True)
+    source.add_argument("--rules", metavar="FILE", help="a rules file (the API's SamplingRule list, or an aws-xray-sdk local rules file)")
+    source.add_argument("--daemon", metavar="HOST:PORT", help="fetch the rules from a running daemon's TCP address")
+    explain.add_argument("--service", default="", help="the service name (resource service.name)")
+    explain.add_argument("--service-type", default="", help="AWS::ECS::Container, … or a cloud.platform such as aws_ecs")
+    explain.add_argument("--resource-arn", default="", help="the resource ARN (an ECS container or Lambda function ARN)")
+    explain.add_argument("--method", help="HTTP method")
+    explain.add_argument("--path", help="URL path (default /)")
+    explain.add_argument("--host", help="host name")
+    explain.add_argument("--url", help="a full URL: its path and host, unless given")
+    explain.add_argument("--attr", action="append", metavar="KEY=VALUE", help="a span attribute (repeatable)")
+    explain.set_defaults(run=_cmd_sampling_explain)
     return parser
 
 

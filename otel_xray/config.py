@@ -46,6 +46,11 @@ __all__ = [
     "propagator_names",
     "set_default",
     "user_cache_directory",
+    "OTEL_TRACES_SAMPLER_ARG",
+    "SamplerSettings",
+    "parse_sampler_arg",
+    "parse_sampler_endpoint",
+    "sampler_settings",
 ]
 
 AWS_XRAY_DAEMON_ADDRESS = "AWS_XRAY_DAEMON_ADDRESS"
@@ -564,3 +569,110 @@ def user_cache_directory(environ: Optional[Mapping[str, str]] = None) -> str:
     env = os.environ if environ is None else environ
     base = env.get("XDG_CACHE_HOME") or (env.get("LOCALAPPDATA") if os.name == "nt" else None)
     return base or os.path.join(os.path.expanduser("~"), ".cache")
+
+
+# -- sampling (otel_xray.sampling) ---------------------------------------------
+OTEL_TRACES_SAMPLER_ARG = "OTEL_TRACES_SAMPLER_ARG"
+#: Seconds between GetSamplingRules polls, as the X-Ray SDKs poll (plus up to 5 s of jitter).
+DEFAULT_SAMPLING_RULES_INTERVAL = 300.0
+SAMPLER_ARG_KEYS = ("endpoint", "polling_interval", "fallback_rules")
+
+
+class SamplerSettings(NamedTuple):
+    """Where the X-Ray remote sampler polls, and how often."""
+
+    host: str
+    port: int
+    polling_interval: float
+
+    @property
+    def url(self) -> str:
+        return f"http://{_join(self.host, self.port)}"
+
+
+def parse_sampler_endpoint(value: str, setting: str = "endpoint") -> Tuple[str, int]:
+    """``http://host:port``, ``host:port`` or ``[ipv6]:port`` -> ``(host, port)`` (the daemon's TCP proxy)."""
+    if not isinstance(value, str):
+        raise TypeError(f"{setting} must be a string, not {type(value).__name__}")
+    text = value.strip()
+    scheme, sep, rest = text.partition("://")
+    if sep:
+        if scheme.lower() != "http":
+            raise ValueError(
+                f"{setting}={value!r}: only http:// is supported; the sampler talks to the X-Ray daemon's (or the "
+                "CloudWatch agent's) TCP proxy, which signs the requests it forwards to X-Ray"
+            )
+        text = rest
+        if text.endswith("/"):
+            text = text[:-1]
+        if "/" in text or "?" in text:
+            raise ValueError(f"{setting}={value!r}: give only the scheme, host and port (no path)")
+    address = parse_daemon_address(text, setting)
+    return (address.tcp_host, address.tcp_port)
+
+
+def parse_sampler_arg(value: Optional[str], setting: str = OTEL_TRACES_SAMPLER_ARG) -> "dict[str, object]":
+    """``OTEL_TRACES_SAMPLER_ARG`` for ``OTEL_TRACES_SAMPLER=xray``: ``key=value,...`` -> keyword arguments.
+
+    Keys: ``endpoint`` (``http://host:port``), ``polling_interval`` (seconds),
+    ``fallback_rules`` (path to an aws-xray-sdk local rules file). The SDK hands
+    the raw string to the sampler's factory; an unknown key or bad value is a
+    ``ValueError`` naming it.
+    """
+    arguments: "dict[str, object]" = {}
+    if value is None or not value.strip():
+        return arguments
+    for item in value.split(","):
+        if not item.strip():
+            continue
+        key, sep, text = item.partition("=")
+        key, text = key.strip(), text.strip()
+        if not sep or not key:
+            raise ValueError(f"{setting}={value!r}: {item.strip()!r} is not key=value; keys: {', '.join(SAMPLER_ARG_KEYS)}")
+        if key not in SAMPLER_ARG_KEYS:
+            raise ValueError(f"{setting}={value!r}: unknown key {key!r}; keys: {', '.join(SAMPLER_ARG_KEYS)}")
+        if key in arguments:
+            raise ValueError(f"{setting}={value!r}: {key!r} is given twice")
+        if key == "polling_interval":
+            arguments[key] = _positive_seconds(text, f"{setting} polling_interval")
+        elif key == "endpoint":
+            parse_sampler_endpoint(text, f"{setting} endpoint")  # fail here, naming the variable
+            arguments[key] = text
+        else:
+            if not text:
+                raise ValueError(f"{setting}={value!r}: fallback_rules needs a file path")
+            arguments[key] = text
+    return arguments
+
+
+def _positive_seconds(value: object, setting: str) -> float:
+    try:
+        seconds = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ValueError(f"{setting}={value!r} is not a number of seconds") from None
+    if not seconds > 0 or seconds == float("inf"):
+        raise ValueError(f"{setting}={value!r} must be a positive number of seconds")
+    return seconds
+
+
+def sampler_settings(
+    endpoint: Optional[str] = None,
+    polling_interval: Optional[float] = None,
+    environ: Optional[Mapping[str, str]] = None,
+) -> SamplerSettings:
+    """Resolve the sampler's settings: arguments, then the ``tcp`` part of ``AWS_XRAY_DAEMON_ADDRESS``, then defaults."""
+    env = os.environ if environ is None else environ
+    if endpoint is not None:
+        host, port = parse_sampler_endpoint(endpoint, "endpoint")
+    elif env.get(AWS_XRAY_DAEMON_ADDRESS, "").strip():
+        address = parse_daemon_address(env[AWS_XRAY_DAEMON_ADDRESS], AWS_XRAY_DAEMON_ADDRESS)
+        host, port = address.tcp_host, address.tcp_port
+    else:
+        address = parse_daemon_address(DEFAULT_DAEMON_ADDRESS, "default")
+        host, port = address.tcp_host, address.tcp_port
+    interval = (
+        DEFAULT_SAMPLING_RULES_INTERVAL
+        if polling_interval is None
+        else _positive_seconds(polling_interval, "polling_interval")
+    )
+    return SamplerSettings(host, port, interval)

@@ -23,7 +23,7 @@ from .aws_lambda import InvocationSpanProcessor, explain_unsampled, lambda_resou
 from .config import in_lambda, propagator_names, set_default
 from .resources import aws_resource_attributes
 
-__all__ = ["DEFAULTS", "XRayDistro", "XRayConfigurator", "apply_defaults"]
+__all__ = ["DEFAULTS", "OFF_LAMBDA_DEFAULTS", "XRayDistro", "XRayConfigurator", "apply_defaults"]
 
 DEFAULTS: Dict[str, str] = {
     "OTEL_TRACES_EXPORTER": "xray",
@@ -43,6 +43,10 @@ DEFAULTS: Dict[str, str] = {
 # In AWS Lambda the parent context comes from the _X_AMZN_TRACE_ID variable.
 LAMBDA_PROPAGATORS = "xray-lambda,tracecontext,baggage"
 
+# Outside Lambda, X-Ray sampling rules decide (polled through the daemon; see
+# otel_xray.sampling). In Lambda the function's own decision in _X_AMZN_TRACE_ID does.
+OFF_LAMBDA_DEFAULTS: Dict[str, str] = {"OTEL_TRACES_SAMPLER": "xray"}
+
 
 def apply_defaults() -> None:
     lambda_function = in_lambda()
@@ -50,6 +54,9 @@ def apply_defaults() -> None:
         if name == "OTEL_PROPAGATORS" and lambda_function:
             value = LAMBDA_PROPAGATORS
         set_default(name, value)
+    if not lambda_function:
+        for name, value in OFF_LAMBDA_DEFAULTS.items():
+            set_default(name, value)
 
 
 def _install_propagators() -> None:
