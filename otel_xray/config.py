@@ -18,12 +18,14 @@ __all__ = [
     "OTEL_EXPORTER_XRAY_INDEX_ALL_ATTRIBUTES",
     "OTEL_EXPORTER_XRAY_PROTOCOL",
     "OTEL_EXPORTER_XRAY_URL_QUERY",
+    "OTEL_EXPORTER_XRAY_RESOURCE_METADATA",
     "AWS_LAMBDA_FUNCTION_NAME",
     "DEFAULT_DAEMON_ADDRESS",
     "DaemonAddress",
     "ExporterSettings",
     "parse_daemon_address",
     "exporter_settings",
+    "parse_resource_metadata",
 ]
 
 AWS_XRAY_DAEMON_ADDRESS = "AWS_XRAY_DAEMON_ADDRESS"
@@ -32,6 +34,7 @@ OTEL_EXPORTER_XRAY_INDEX_ALL_ATTRIBUTES = "OTEL_EXPORTER_XRAY_INDEX_ALL_ATTRIBUT
 OTEL_EXPORTER_XRAY_PROTOCOL = "OTEL_EXPORTER_XRAY_PROTOCOL"
 OTEL_EXPORTER_XRAY_URL_QUERY = "OTEL_EXPORTER_XRAY_URL_QUERY"
 URL_QUERY_CHOICES = ("drop", "keep")
+OTEL_EXPORTER_XRAY_RESOURCE_METADATA = "OTEL_EXPORTER_XRAY_RESOURCE_METADATA"
 AWS_LAMBDA_FUNCTION_NAME = "AWS_LAMBDA_FUNCTION_NAME"
 PROTOCOLS = ("json", "otlp")
 
@@ -150,6 +153,8 @@ class ExporterSettings(NamedTuple):
     lambda_mode: bool = False
     # Query strings carry tokens and personal data: dropped from http.request.url unless kept.
     keep_url_query: bool = False
+    # Resource attributes in segment metadata: () default, ("all",), ("none",), or keys kept as well.
+    resource_metadata: Tuple[str, ...] = ()
 
 
 def exporter_settings(
@@ -159,6 +164,7 @@ def exporter_settings(
     environ: Optional[Mapping[str, str]] = None,
     protocol: Optional[str] = None,
     url_query: Optional[str] = None,
+    resource_metadata: Optional[Iterable[str]] = None,
 ) -> ExporterSettings:
     """Resolve the exporter's settings: arguments, then environment, then defaults."""
     env = os.environ if environ is None else environ
@@ -209,4 +215,30 @@ def exporter_settings(
         protocol=chosen.lower(),
         lambda_mode=bool(env.get(AWS_LAMBDA_FUNCTION_NAME, "").strip()),
         keep_url_query=query_choice.lower() == "keep",
+        resource_metadata=_resource_metadata(resource_metadata, env),
     )
+
+
+def parse_resource_metadata(value: str, setting: str = OTEL_EXPORTER_XRAY_RESOURCE_METADATA) -> Tuple[str, ...]:
+    """``all``, ``none``, or comma-separated resource attribute keys (``prefix.*`` allowed) kept in metadata too.
+
+    Empty means the default: resource attributes not shown elsewhere in the
+    document and not different in every process (see docs/mapping.md).
+    """
+    keys = parse_list(value)
+    if len(keys) == 1 and keys[0].lower() in ("all", "none"):
+        return (keys[0].lower(),)
+    for key in keys:
+        if key.lower() in ("all", "none"):
+            raise ValueError(f"{setting}={value!r}: '{key}' cannot be combined with attribute keys")
+        if "*" in key[:-1] or (key.endswith("*") and not key.endswith(".*")):
+            raise ValueError(f"{setting}={value!r}: '{key}' is not a key or a 'prefix.*' pattern")
+    return keys
+
+
+def _resource_metadata(argument: Optional[Iterable[str]], env: Mapping[str, str]) -> Tuple[str, ...]:
+    if argument is None:
+        return parse_resource_metadata(env.get(OTEL_EXPORTER_XRAY_RESOURCE_METADATA, ""))
+    if isinstance(argument, str):
+        return parse_resource_metadata(argument, "resource_metadata")
+    return parse_resource_metadata(",".join(argument), "resource_metadata")
