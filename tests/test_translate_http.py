@@ -109,6 +109,13 @@ def test_r50_r51_client_ip_and_x_forwarded_for(attributes, client_ip, forwarded)
     assert request.get("x_forwarded_for") is not False  # never sent as false
 
 
+@pytest.mark.parametrize("kind", [SpanKind.SERVER, SpanKind.CLIENT])
+def test_no_url_without_a_host(kind):
+    # The Collector sends "http:///" here; a URL with no host tells the console nothing.
+    http, _ = http_of(kind, {"http.method": "GET", "network.peer.address": "10.0.0.2", "http.target": "/a"})
+    assert http["request"] == {"method": "GET", "client_ip": "10.0.0.2"}
+
+
 def test_r58_http_block_on_subsegments_too():
     assert http_of(SpanKind.CLIENT, {"http.request.method": "POST"})[0]["request"]["method"] == "POST"
 

@@ -19,7 +19,7 @@ from ..document import Aws, XRaySdk
 from ..values import clean_str
 from ._attr import first, text
 
-__all__ = ["resource_aws_block", "add_call_fields", "CALL_FIELDS", "CALL_KEYS"]
+__all__ = ["resource_aws_block", "add_call_fields", "add_call_fields_general", "CALL_FIELDS", "CALL_KEYS"]
 
 # The one table of this chain: aws field -> attribute keys, first non-empty string wins.
 CALL_FIELDS: Tuple[Tuple[str, Tuple[str, ...]], ...] = (
@@ -155,6 +155,11 @@ def add_call_fields(block: Aws, attributes: Mapping[str, Any], consumed: Set[str
     """Add the per-call fields of an AWS SDK span to ``block``; every key of :data:`CALL_KEYS` present is consumed."""
     if CALL_KEYS.isdisjoint(attributes):
         return  # the common case: not an AWS call
+    add_call_fields_general(block, attributes, consumed)
+
+
+def add_call_fields_general(block: Aws, attributes: Mapping[str, Any], consumed: Set[str]) -> None:
+    """:func:`add_call_fields` without the short way (the tests compare the two)."""
     consumed.update(key for key in CALL_KEYS if key in attributes)
     fields: Dict[str, Any] = block  # type: ignore[assignment]  # members come from the table
     for field, keys in CALL_FIELDS:

@@ -20,7 +20,7 @@ from ..values import INT64_MAX, clean_str
 from .flags import status_code
 from .messaging import received_payload_size
 
-__all__ = ["make_http", "HTTP_KEYS", "HTTP_KEY_SET", "MAX_HTTP_STRING_CHARS"]
+__all__ = ["make_http", "make_http_general", "HTTP_KEYS", "HTTP_KEY_SET", "MAX_HTTP_STRING_CHARS"]
 
 # The schema limits these request fields to 250 characters.
 MAX_HTTP_STRING_CHARS = 250
@@ -176,12 +176,15 @@ def _path(found: Mapping[str, Any], keep_query: bool) -> str:
 
 
 def _url(found: Mapping[str, Any], is_server: bool, keep_query: bool) -> str:
+    """The request URL, or ``""`` when there is no host to build one with (the Collector sends ``http:///``)."""
     url = found.get("url")
     if type(url) is str and url:
         return url if keep_query else _without_query(url)
-    scheme = _text(found.get("scheme")) or "http"
     hosts, ports = (_SERVER_HOSTS, _SERVER_PORTS) if is_server else (_CLIENT_HOSTS, _CLIENT_PORTS)
     host = _first_host(found, hosts)
+    if not host:
+        return ""
+    scheme = _text(found.get("scheme")) or "http"
     # A port is appended only when the host did not come from http.host (which may carry one).
     port = "" if _text(found.get("http_host")) else _first_port(found, ports)
     if port and not ((scheme == "http" and port == "80") or (scheme == "https" and port == "443")):
@@ -209,7 +212,18 @@ def make_http(
 ) -> Optional[Http]:
     """Return the ``http`` block, or ``None``; add the recognised keys to ``consumed``."""
     if HTTP_KEY_SET.isdisjoint(attributes):
-        return None
+        return None  # the common case: no HTTP key, nothing to consume
+    return make_http_general(attributes, is_server, events, consumed, keep_url_query)
+
+
+def make_http_general(
+    attributes: Mapping[str, Any],
+    is_server: bool,
+    events: Sequence[EventLike],
+    consumed: Set[str],
+    keep_url_query: bool = False,
+) -> Optional[Http]:
+    """:func:`make_http` without the short way (the tests compare the two)."""
     found: Dict[str, Any] = {}
     has_http = has_url = False
     client_ip: Optional[str] = None
@@ -261,7 +275,9 @@ def make_http(
     if user_agent is not None:
         request["user_agent"] = _cut(user_agent)
     if has_url:
-        request["url"] = _cut(_url(found, is_server, keep_url_query))
+        url = _url(found, is_server, keep_url_query)
+        if url:
+            request["url"] = _cut(url)
     if forwarded is not None or (client_ip is not None and not peer_ip_seen):
         request["x_forwarded_for"] = True
 

@@ -35,6 +35,7 @@ __all__ = [
     "NameRule",
     "NAME_CHAIN",
     "NAMING_KEYS",
+    "chain_name",
 ]
 
 MAX_NAME_CHARS = 200
@@ -152,7 +153,7 @@ NAME_CHAIN: Tuple[NameRule, ...] = (
 )
 
 # Derived from the chain: a span with none of these keys is named by the rules that read no attribute.
-NAMING_KEYS = frozenset(key for rule in NAME_CHAIN for key in rule.reads) | {"rpc.system"}
+NAMING_KEYS = frozenset(key for rule in NAME_CHAIN for key in rule.reads)
 _CHAIN_BY_KIND: Dict[SpanKind, Tuple[NameRule, ...]] = {
     kind: tuple(rule for rule in NAME_CHAIN if kind in rule.kinds) for kind in SpanKind
 }
