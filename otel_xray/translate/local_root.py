@@ -78,9 +78,12 @@ def service_segment(
         segment["in_progress"] = True
     if resource.origin is not None:
         segment["origin"] = resource.origin
-    segment["error"] = dependency.get("error", False)
-    segment["fault"] = dependency.get("fault", False)
-    segment["throttle"] = dependency.get("throttle", False)
+    if dependency.get("error"):
+        segment["error"] = True
+    if dependency.get("fault"):
+        segment["fault"] = True
+    if dependency.get("throttle"):
+        segment["throttle"] = True
     if resource.aws is not None:
         segment["aws"] = resource.aws.copy()
     if resource.service is not None:

@@ -148,9 +148,13 @@ def make_document(
     http = make_http(attributes, kind is SpanKind.SERVER, events, consumed, options.keep_url_query)
     status = span.status
     error, fault, throttle = error_flags(attributes, status.status_code, consumed)
-    doc["error"] = error
-    doc["fault"] = fault
-    doc["throttle"] = throttle
+    # Written when true only, as the X-Ray SDKs write them: absent means false to X-Ray.
+    if error:
+        doc["error"] = True
+    if fault:
+        doc["fault"] = True
+    if throttle:
+        doc["throttle"] = True
     cause = make_cause(
         events,
         attributes,
