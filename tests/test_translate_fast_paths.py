@@ -49,6 +49,8 @@ SETTINGS = settings(max_examples=500, deadline=None, suppress_health_check=[Heal
 
 def test_the_short_ways_guard_sets_are_derived_from_their_chains():
     assert NAMING_KEYS == {key for rule in NAME_CHAIN for key in rule.reads}
+    # A rule's own guard lists only keys the rule reads.
+    assert all(rule.needs is None or rule.needs <= set(rule.reads) for rule in NAME_CHAIN)
     assert "aws.sqs.queue.url" in CALL_KEYS and "http.request.header.x-forwarded-for" in HTTP_KEY_SET
 
 

@@ -196,9 +196,16 @@ def _metadata_only(
     for key, value in attributes.items():
         if value is None or key in consumed:
             continue
-        if key.startswith(METADATA_PREFIX) and type(value) is str:
-            return None
-        default[key] = _metadata_value(value)
+        # _metadata_value, inline: this runs for nearly every attribute of every span.
+        kind = type(value)
+        if kind is str:
+            if key.startswith(METADATA_PREFIX):
+                return None
+            if not value.isascii():
+                value = clean_str(value)
+        elif kind is not bool and not (kind is int and INT64_MIN <= value <= INT64_MAX):
+            value = json_value(value)
+        default[key] = value
     return default
 
 

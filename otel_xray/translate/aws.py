@@ -17,7 +17,7 @@ from typing import Any, Dict, List, Mapping, Optional, Set, Tuple
 
 from ..document import Aws, XRaySdk
 from ..values import clean_str
-from ._attr import first, text
+from ._attr import text
 
 __all__ = ["resource_aws_block", "add_call_fields", "add_call_fields_general", "CALL_FIELDS", "CALL_KEYS"]
 
@@ -162,10 +162,13 @@ def add_call_fields_general(block: Aws, attributes: Mapping[str, Any], consumed:
     """:func:`add_call_fields` without the short way (the tests compare the two)."""
     consumed.update(key for key in CALL_KEYS if key in attributes)
     fields: Dict[str, Any] = block  # type: ignore[assignment]  # members come from the table
+    get = attributes.get
     for field, keys in CALL_FIELDS:
-        value = first(attributes, keys)
-        if value:
-            fields[field] = clean_str(value)
+        for key in keys:  # the first non-empty string wins
+            value = get(key)
+            if type(value) is str and value:
+                fields[field] = value if value.isascii() else clean_str(value)
+                break
     tables = attributes.get(_TABLE_NAMES)
     if isinstance(tables, (list, tuple)):
         names = [clean_str(t) for t in tables if type(t) is str]

@@ -11,16 +11,11 @@ from __future__ import annotations
 from typing import Any, Mapping, Optional, Sequence
 
 from ..document import EventLike
-from ._attr import first
 
-__all__ = ["destination_name", "received_payload_size", "DESTINATION_KEYS"]
+__all__ = ["received_payload_size", "DESTINATION_KEYS"]
 
+# The queue or topic a message is sent to, new convention first (they name PRODUCER spans).
 DESTINATION_KEYS = ("messaging.destination.name", "messaging.destination")
-
-
-def destination_name(attributes: Mapping[str, Any]) -> str:
-    """The queue or topic a message is sent to, or ``""``."""
-    return first(attributes, DESTINATION_KEYS)
 
 
 def _payload_size(attributes: Mapping[str, Any]) -> Optional[int]:

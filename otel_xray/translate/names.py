@@ -21,10 +21,10 @@ from urllib.parse import urlsplit
 
 from opentelemetry.trace import SpanKind
 
-from ._attr import first, text
+from ._attr import text
 from .caches import BoundedCache
 from .messaging import DESTINATION_KEYS
-from .sql import DATABASE_NAME_KEYS, database_name
+from .sql import DATABASE_KEYS, DATABASE_NAME_KEYS, database_name
 
 __all__ = [
     "MAX_NAME_CHARS",
@@ -98,8 +98,10 @@ Picker = Callable[[Mapping[str, Any], str], str]  # (attributes, service name) -
 class NameRule(NamedTuple):
     kinds: FrozenSet[SpanKind]  # the span kinds the rule applies to
     reads: Tuple[str, ...]  # every attribute key the rule looks at
-    pick: Picker
+    pick: Optional[Picker] = None  # None: the first non-empty string among ``reads``
     namespace: Optional[str] = None  # the namespace a name from this rule implies
+    # For a ``pick``: it yields nothing unless one of these keys is present (None: it may always).
+    needs: Optional[FrozenSet[str]] = None
 
 
 _ALL = frozenset(SpanKind)
@@ -119,14 +121,6 @@ def _remote_service(attributes: Mapping[str, Any], _: str) -> str:
     return name
 
 
-def _key(key: str) -> Picker:
-    return lambda attributes, _: text(attributes, key)
-
-
-def _first_of(keys: Tuple[str, ...]) -> Picker:
-    return lambda attributes, _: first(attributes, keys)
-
-
 _URL_KEYS = ("url.full", "http.url")
 
 
@@ -139,55 +133,70 @@ def _url_host(attributes: Mapping[str, Any], _: str) -> str:
 
 
 NAME_CHAIN: Tuple[NameRule, ...] = (
-    NameRule(_SERVER, ("aws.local.service",), _key("aws.local.service")),
-    NameRule(_DEPENDENCY, ("aws.remote.service", "rpc.system"), _remote_service),
-    NameRule(_ALL, ("peer.service",), _key("peer.service")),
-    NameRule(_ALL, ("aws.service",), _key("aws.service"), namespace="aws"),
+    NameRule(_SERVER, ("aws.local.service",)),
+    NameRule(_DEPENDENCY, ("aws.remote.service", "rpc.system"), _remote_service, needs=frozenset(("aws.remote.service",))),
+    NameRule(_ALL, ("peer.service",)),
+    NameRule(_ALL, ("aws.service",), namespace="aws"),
     # Databases by name (with host), else by system: never by statement or span name.
-    NameRule(_NOT_SERVER, DATABASE_NAME_KEYS, lambda attributes, _: database_name(attributes)),
+    NameRule(
+        _NOT_SERVER,
+        DATABASE_NAME_KEYS,
+        lambda attributes, _: database_name(attributes),
+        needs=frozenset(DATABASE_KEYS),
+    ),
     NameRule(_SERVER, (), lambda _, service_name: service_name),
-    NameRule(_ALL, ("rpc.service", "http.host", "net.peer.name"), _first_of(("rpc.service", "http.host", "net.peer.name"))),
+    NameRule(_ALL, ("rpc.service", "http.host", "net.peer.name")),
     # Beyond the Collector: the newer conventions name the remote side of outgoing calls too.
-    NameRule(_OUTGOING, DESTINATION_KEYS + ("server.address",), _first_of(DESTINATION_KEYS + ("server.address",))),
-    NameRule(_OUTGOING, _URL_KEYS, _url_host),
+    NameRule(_OUTGOING, DESTINATION_KEYS + ("server.address",)),
+    NameRule(_OUTGOING, _URL_KEYS, _url_host, needs=frozenset(_URL_KEYS)),
 )
 
 # Derived from the chain: a span with none of these keys is named by the rules that read no attribute.
 NAMING_KEYS = frozenset(key for rule in NAME_CHAIN for key in rule.reads)
-_CHAIN_BY_KIND: Dict[SpanKind, Tuple[NameRule, ...]] = {
-    kind: tuple(rule for rule in NAME_CHAIN if kind in rule.kinds) for kind in SpanKind
+# Per kind (by identity: an enum's hash is a Python call), the rules as plain tuples the loop unpacks cheaply.
+_Step = Tuple[Tuple[str, ...], Optional[Picker], Optional[str], Optional[FrozenSet[str]]]
+_CHAIN_BY_KIND: Dict[int, Tuple[_Step, ...]] = {
+    id(kind): tuple((rule.reads, rule.pick, rule.namespace, rule.needs) for rule in NAME_CHAIN if kind in rule.kinds)
+    for kind in SpanKind
 }
-_SHORT_CHAIN_BY_KIND: Dict[SpanKind, Tuple[NameRule, ...]] = {
-    kind: tuple(rule for rule in rules if not rule.reads) for kind, rules in _CHAIN_BY_KIND.items()
+_SHORT_CHAIN_BY_KIND: Dict[int, Tuple[_Step, ...]] = {
+    key: tuple(step for step in steps if not step[0]) for key, steps in _CHAIN_BY_KIND.items()
 }
-
-
-def _namespace(kind: SpanKind, attributes: Mapping[str, Any], rule_namespace: Optional[str]) -> Optional[str]:
-    """``aws`` for AWS SDK calls, ``remote`` for other outgoing calls, else none."""
-    if rule_namespace is not None or attributes.get("rpc.system") == "aws-api":
-        return rule_namespace or "aws"
-    if kind is SpanKind.CLIENT or kind is SpanKind.PRODUCER:
-        return "remote"
-    return None
 
 
 def _named(
-    rules: Tuple[NameRule, ...],
+    steps: Tuple[_Step, ...],
     span_name: str,
     kind: SpanKind,
     attributes: Mapping[str, Any],
     service_name: str,
     sanitize: Callable[[str], str],
 ) -> Tuple[str, Optional[str]]:
-    name = ""
+    name: Any = ""
     namespace: Optional[str] = None
-    for rule in rules:
-        name = rule.pick(attributes, service_name)
+    get = attributes.get
+    for reads, pick, step_namespace, needs in steps:
+        if pick is None:
+            for key in reads:
+                name = get(key)
+                if type(name) is str and name:
+                    break
+            else:
+                name = ""
+        elif needs is None or not needs.isdisjoint(attributes):
+            name = pick(attributes, service_name)
+        else:
+            continue
         if name:
-            namespace = rule.namespace
+            namespace = step_namespace
             break
     fixed = (sanitize(name) if name else "") or sanitize(span_name) or sanitize(service_name) or FALLBACK_NAME
-    return fixed, _namespace(kind, attributes, namespace)
+    # aws for AWS SDK calls, remote for other outgoing calls, else none.
+    if namespace is not None or get("rpc.system") == "aws-api":
+        return fixed, namespace or "aws"
+    if kind is SpanKind.CLIENT or kind is SpanKind.PRODUCER:
+        return fixed, "remote"
+    return fixed, None
 
 
 def document_name(
@@ -200,8 +209,8 @@ def document_name(
     """The document's sanitised name and its namespace."""
     if NAMING_KEYS.isdisjoint(attributes):
         # No attribute names this span (most INTERNAL spans): only the rules that read none apply.
-        return _named(_SHORT_CHAIN_BY_KIND[kind], span_name, kind, attributes, service_name, sanitize)
-    return _named(_CHAIN_BY_KIND[kind], span_name, kind, attributes, service_name, sanitize)
+        return _named(_SHORT_CHAIN_BY_KIND[id(kind)], span_name, kind, attributes, service_name, sanitize)
+    return _named(_CHAIN_BY_KIND[id(kind)], span_name, kind, attributes, service_name, sanitize)
 
 
 def chain_name(
@@ -212,4 +221,4 @@ def chain_name(
     sanitize: Callable[[str], str] = sanitize_name,
 ) -> Tuple[str, Optional[str]]:
     """:func:`document_name` without the short way (the tests compare the two)."""
-    return _named(_CHAIN_BY_KIND[kind], span_name, kind, attributes, service_name, sanitize)
+    return _named(_CHAIN_BY_KIND[id(kind)], span_name, kind, attributes, service_name, sanitize)

@@ -18,11 +18,11 @@ from __future__ import annotations
 
 from typing import Callable, MutableMapping, NamedTuple, Optional, Set, Tuple
 
-from opentelemetry.trace import SpanContext, SpanKind
+from opentelemetry.trace import SpanKind
 
 from .._sdk import span_attributes, span_events, span_has_links
 from ..document import Aws, Document, SpanLike
-from ..ids import MAX_SPAN_ID, MAX_TRACE_ID, segment_id
+from ..ids import MAX_SPAN_ID, MAX_TRACE_ID, xray_trace_id
 from ..values import clean_str
 from .attributes import split_attributes
 from .aws import add_call_fields
@@ -37,7 +37,7 @@ from .names import document_name, sanitize_name
 from .options import TranslationOptions
 from .resource import ResourceInfo
 from .sql import make_sql
-from .times import document_times
+from .times import MAX_EPOCH_NANOS, document_times
 
 __all__ = ["TranslationOptions", "Caches", "is_segment", "make_document", "MAX_USER_CHARS", "IN_PROGRESS_ATTRIBUTE"]
 
@@ -56,14 +56,10 @@ class Caches(NamedTuple):
 _NO_CACHES = Caches()
 
 
-def _valid_id(context: Optional[SpanContext]) -> bool:
-    return context is not None and 0 < context.span_id <= MAX_SPAN_ID
-
-
 def is_segment(span: SpanLike, lambda_mode: bool = False) -> bool:
     """Whether ``span`` starts a segment: its own, or (CLIENT, PRODUCER) a service segment around it."""
     parent = span.parent
-    has_parent = _valid_id(parent)
+    has_parent = parent is not None and 0 < parent.span_id <= MAX_SPAN_ID
     if lambda_mode:
         return not has_parent
     kind = span.kind
@@ -74,12 +70,9 @@ def is_segment(span: SpanLike, lambda_mode: bool = False) -> bool:
 
 def _trace_id_text(trace_id: int, cache: Optional[BoundedCache[int, str]]) -> str:
     # The spans of a batch share few trace IDs: the formatted text is remembered.
-    text = cache.get(trace_id) if cache is not None else None
-    if text is None:
-        hex_id = "%032x" % trace_id
-        text = "1-" + hex_id[:8] + "-" + hex_id[8:]
-        if cache is not None:
-            cache.put(trace_id, text, 39, 35)
+    text = xray_trace_id(trace_id)
+    if cache is not None:
+        cache.put(trace_id, text, 39, 35)
     return text
 
 
@@ -96,9 +89,10 @@ def make_document(
     a span that cannot become a valid document raises :class:`SpanDropped`.
     """
     context = span.context
-    if not _valid_id(context) or not 0 < context.trace_id <= MAX_TRACE_ID:
+    span_id, trace_id_number = context.span_id, context.trace_id
+    if not (0 < span_id <= MAX_SPAN_ID and 0 < trace_id_number <= MAX_TRACE_ID):
         count(dropped, SPANS_INVALID_ID)
-        raise SpanDropped(SPANS_INVALID_ID, f"trace ID {context.trace_id:#x}, span ID {context.span_id:#x}")
+        raise SpanDropped(SPANS_INVALID_ID, f"trace ID {trace_id_number:#x}, span ID {span_id:#x}")
     attributes = span_attributes(span)
     kind = span.kind
     consumed: Set[str] = set()
@@ -106,7 +100,7 @@ def make_document(
     if LOCAL_ROOT_ATTRIBUTE in attributes:
         local_root = is_local_root(attributes, consumed, options.lambda_mode)
     parent = span.parent
-    has_parent = _valid_id(parent)
+    has_parent = parent is not None and 0 < parent.span_id <= MAX_SPAN_ID
     if options.lambda_mode:
         segment = not has_parent
     else:
@@ -122,23 +116,35 @@ def make_document(
     split = segment and (outgoing or (local_root and kind is SpanKind.CONSUMER))
     own_segment = segment and not split
 
-    trace_id = _trace_id_text(context.trace_id, caches.trace_ids)
+    trace_ids = caches.trace_ids
+    trace_id = trace_ids.get(trace_id_number) if trace_ids is not None else None
+    if trace_id is None:
+        trace_id = _trace_id_text(trace_id_number, trace_ids)
     name, namespace = document_name(span.name or "", kind, attributes, resource.service_name, caches.sanitize)
-    doc: Document = {"name": name, "id": segment_id(context.span_id), "trace_id": trace_id, "start_time": 0.0}
+    doc: Document = {"name": name, "id": "%016x" % span_id, "trace_id": trace_id, "start_time": 0.0}
     if has_parent and parent is not None:
-        doc["parent_id"] = segment_id(parent.span_id)
+        doc["parent_id"] = "%016x" % parent.span_id
     if not own_segment:
         doc["type"] = "subsegment"
 
     in_progress = attributes.get(IN_PROGRESS_ATTRIBUTE)
     if type(in_progress) is bool:
         consumed.add(IN_PROGRESS_ATTRIBUTE)
-    start, end = document_times(span.start_time, span.end_time, in_progress is True, dropped)
-    doc["start_time"] = start
-    if end is None:
-        doc["in_progress"] = True
+    start_nanos, end_nanos = span.start_time, span.end_time
+    if type(start_nanos) is int and type(end_nanos) is int and 1000 <= start_nanos <= end_nanos <= MAX_EPOCH_NANOS:
+        # The common case, inline: epoch seconds with microsecond precision, as X-Ray recommends.
+        doc["start_time"] = (start_nanos // 1000) / 1e6
+        if in_progress is True:
+            doc["in_progress"] = True
+        else:
+            doc["end_time"] = (end_nanos // 1000) / 1e6
     else:
-        doc["end_time"] = end
+        start, end = document_times(start_nanos, end_nanos, in_progress is True, dropped)
+        doc["start_time"] = start
+        if end is None:
+            doc["in_progress"] = True
+        else:
+            doc["end_time"] = end
     if namespace is not None:
         doc["namespace"] = namespace
     if own_segment and resource.origin is not None:

@@ -16,7 +16,7 @@ from ..document import Sql
 from ..values import clean_str
 from ._attr import first, text
 
-__all__ = ["SQL_SYSTEMS", "SQL_KEYS", "DATABASE_NAME_KEYS", "make_sql", "database_name", "database_host"]
+__all__ = ["SQL_SYSTEMS", "SQL_KEYS", "DATABASE_KEYS", "DATABASE_NAME_KEYS", "make_sql", "database_name", "database_host"]
 
 SQL_SYSTEMS = frozenset(
     (
@@ -38,8 +38,9 @@ _HOST = ("server.address", "net.peer.name")
 _PORT = ("server.port", "net.peer.port")
 # Consumed when a sql block results (the host and port keys are the http chain's).
 SQL_KEYS = _SYSTEM + _NAME + _STATEMENT + _USER + (_CONNECTION,)
-# Every key the database naming rule reads.
-DATABASE_NAME_KEYS = _SYSTEM + _NAME + (_CONNECTION,) + _HOST + ("rpc.system",)
+# A span is a database call when it has one of these; the naming rule reads the rest too.
+DATABASE_KEYS = _SYSTEM + _NAME
+DATABASE_NAME_KEYS = DATABASE_KEYS + (_CONNECTION,) + _HOST + ("rpc.system",)
 
 
 def _url_parts(connection: str) -> Tuple[str, str]:
