@@ -2,7 +2,7 @@
 
 ``SpanLike`` is the part of a finished span the translator reads: the SDK's
 ``ReadableSpan`` satisfies it, and so does the daemon's decoded OTLP span
-(``otel_xray.daemon.otlp.DecodedSpan``); ``tests/typing/span_protocol.py``
+(``otel_xray.daemon.otlp.DecodedSpan``); ``tests/span_protocol_check.py``
 has mypy check both. ``Document`` is one X-Ray segment or subsegment document
 as the translator builds it; docs/mapping.md says where each field comes from.
 """
