@@ -21,7 +21,7 @@ from .dropped import COUNTER_NAMES, SpanDropped
 from .names import NameSanitizer
 from .options import TranslationOptions
 from .resource import ResourceInfo, resource_info
-from .segment import Caches, is_segment, make_document
+from .segment import Caches, make_document
 
 if TYPE_CHECKING:
     from ..config import ExporterSettings
@@ -31,7 +31,6 @@ __all__ = [
     "TranslationOptions",
     "ResourceInfo",
     "resource_info",
-    "is_segment",
     "make_document",
     "SpanDropped",
     "COUNTER_NAMES",

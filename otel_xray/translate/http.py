@@ -17,6 +17,7 @@ from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Set
 
 from ..document import EventLike, Http, HttpRequest, HttpResponse
 from ..values import INT64_MAX, clean_str
+from ._attr import first, text
 from .flags import status_code
 from .messaging import received_payload_size
 
@@ -132,19 +133,7 @@ def _header_length(value: Any) -> Optional[int]:
     return None
 
 
-def _text(value: Any) -> str:
-    return value if type(value) is str else ""
-
-
-def _first_host(found: Mapping[str, Any], roles: Sequence[str]) -> str:
-    for role in roles:
-        value = found.get(role)
-        if type(value) is str and value:
-            return value
-    return ""
-
-
-def _first_port(found: Mapping[str, Any], roles: Sequence[str]) -> str:
+def _port(found: Mapping[str, Any], roles: Sequence[str]) -> str:
     for role in roles:
         value = found.get(role)
         if type(value) is int:
@@ -181,12 +170,12 @@ def _url(found: Mapping[str, Any], is_server: bool, keep_query: bool) -> str:
     if type(url) is str and url:
         return url if keep_query else _without_query(url)
     hosts, ports = (_SERVER_HOSTS, _SERVER_PORTS) if is_server else (_CLIENT_HOSTS, _CLIENT_PORTS)
-    host = _first_host(found, hosts)
+    host = first(found, hosts)
     if not host:
         return ""
-    scheme = _text(found.get("scheme")) or "http"
+    scheme = text(found, "scheme") or "http"
     # A port is appended only when the host did not come from http.host (which may carry one).
-    port = "" if _text(found.get("http_host")) else _first_port(found, ports)
+    port = "" if text(found, "http_host") else _port(found, ports)
     if port and not ((scheme == "http" and port == "80") or (scheme == "https" and port == "443")):
         host = f"{host}:{port}"
     return f"{scheme}://{host}{_path(found, keep_query)}"

@@ -39,7 +39,7 @@ from .resource import ResourceInfo
 from .sql import make_sql
 from .times import MAX_EPOCH_NANOS, document_times
 
-__all__ = ["TranslationOptions", "Caches", "is_segment", "make_document", "MAX_USER_CHARS", "IN_PROGRESS_ATTRIBUTE"]
+__all__ = ["TranslationOptions", "Caches", "make_document", "MAX_USER_CHARS", "IN_PROGRESS_ATTRIBUTE"]
 
 MAX_USER_CHARS = 250
 IN_PROGRESS_ATTRIBUTE = "aws.xray.inprogress"
@@ -54,18 +54,6 @@ class Caches(NamedTuple):
 
 
 _NO_CACHES = Caches()
-
-
-def is_segment(span: SpanLike, lambda_mode: bool = False) -> bool:
-    """Whether ``span`` starts a segment: its own, or (CLIENT, PRODUCER) a service segment around it."""
-    parent = span.parent
-    has_parent = parent is not None and 0 < parent.span_id <= MAX_SPAN_ID
-    if lambda_mode:
-        return not has_parent
-    kind = span.kind
-    if kind is SpanKind.SERVER or kind is SpanKind.CONSUMER:
-        return True
-    return not has_parent or bool(parent is not None and parent.is_remote)
 
 
 def _trace_id_text(trace_id: int, cache: Optional[BoundedCache[int, str]]) -> str:
