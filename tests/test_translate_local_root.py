@@ -15,6 +15,7 @@ from otel_xray import XRayIdGenerator, XRaySpanExporter
 from otel_xray.daemon.validate import validate_document
 from otel_xray.ids import derived_segment_id
 from otel_xray.translate import Translator
+from otel_xray.translate.local_root import is_service_segment
 
 from .spans import make_span, span_context
 
@@ -120,6 +121,15 @@ def test_the_segment_id_is_the_same_on_every_export_and_differs_from_the_span():
     first, second = Translator().translate(span), Translator().translate(span)
     assert first["id"] == second["id"] == derived_segment_id(span.context.span_id)
     assert first["subsegments"][0]["id"] == "%016x" % span.context.span_id
+
+
+def test_a_service_segment_is_recognisable_for_counting_spans():
+    # Two documents, one span: the step that counts spans per datagram must not count the segment.
+    split = Translator().translate(make_span(kind=SpanKind.CLIENT))
+    assert is_service_segment(split)
+    server = Translator().translate(make_span(kind=SpanKind.SERVER))
+    server["subsegments"] = [Translator().translate(make_span(kind=SpanKind.CLIENT, parent=LOCAL))]
+    assert not is_service_segment(server)
 
 
 def test_in_lambda_the_function_segment_is_lambdas_own():

@@ -33,7 +33,7 @@ from .names import FALLBACK_NAME
 from .options import TranslationOptions
 from .resource import ResourceInfo
 
-__all__ = ["LOCAL_ROOT_ATTRIBUTE", "is_local_root", "service_segment"]
+__all__ = ["LOCAL_ROOT_ATTRIBUTE", "is_local_root", "service_segment", "is_service_segment"]
 
 LOCAL_ROOT_ATTRIBUTE = "aws.span.kind"
 _LOCAL_ROOT = "LOCAL_ROOT"
@@ -100,3 +100,15 @@ def service_segment(
         segment["metadata"] = metadata
     segment["subsegments"] = [dependency]
     return segment
+
+
+def is_service_segment(doc: Document) -> bool:
+    """Whether ``doc`` is a service segment made around a call: one span, two documents (for counting spans)."""
+    subsegments = doc.get("subsegments")
+    if not subsegments or "type" in doc:
+        return False
+    call_id = subsegments[0].get("id", "")
+    try:
+        return doc["id"] == derived_segment_id(int(call_id, 16))
+    except ValueError:
+        return False
