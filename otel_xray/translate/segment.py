@@ -16,7 +16,7 @@ calls out: see ``local_root.py``.
 
 from __future__ import annotations
 
-from typing import Callable, MutableMapping, NamedTuple, Optional, Set, Tuple
+from typing import Callable, MutableMapping, NamedTuple, Optional, Set
 
 from opentelemetry.trace import SpanKind
 
