@@ -183,6 +183,8 @@ def test_r72_xray_block_on_segments():
         ({"cloud.platform": "aws_ecs", "container.name": "web", "container.id": "c1", "aws.ecs.task.arn": "arn:t", "aws.ecs.task.family": "fam", "aws.ecs.cluster.arn": "arn:c", "aws.ecs.container.arn": "arn:ct", "aws.ecs.launchtype": "fargate"}, "ecs", {"container": "web", "container_id": "c1", "task_arn": "arn:t", "task_family": "fam", "cluster_arn": "arn:c", "container_arn": "arn:ct", "launch_type": "fargate"}),
         ({"cloud.platform": "aws_elastic_beanstalk", "service.instance.id": "23", "service.namespace": "prod", "service.version": "v7"}, "elastic_beanstalk", {"environment_name": "prod", "version_label": "v7", "deployment_id": 23}),
         ({"cloud.platform": "aws_elastic_beanstalk", "service.instance.id": "abc"}, "elastic_beanstalk", {"deployment_id": 0}),
+        # opentelemetry-sdk-extension-aws's Beanstalk detector gives the deployment number as an int.
+        ({"cloud.platform": "aws_elastic_beanstalk", "service.instance.id": 7}, "elastic_beanstalk", {"deployment_id": 7}),
         ({"cloud.platform": "aws_eks", "k8s.cluster.name": "c", "k8s.pod.name": "p", "container.id": "x"}, "eks", {"cluster_name": "c", "pod": "p", "container_id": "x"}),
         ({"k8s.cluster.name": "plain-k8s"}, "eks", {"cluster_name": "plain-k8s"}),
         ({"aws.log.group.arns": ["arn:aws:logs:us-east-1:123456789123:log-group:group2:*"]}, "cloudwatch_logs", [{"log_group": "group2", "arn": "arn:aws:logs:us-east-1:123456789123:log-group:group2:*"}]),

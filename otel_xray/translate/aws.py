@@ -121,10 +121,15 @@ def resource_aws_block(resource: Mapping[str, Any], used: Optional[Set[str]] = N
         block["ec2"] = _fields(resource, _EC2_FIELDS, used)
     if platform == "aws_ecs":
         block["ecs"] = _fields(resource, _ECS_FIELDS, used)
-    instance_id = text(resource, "service.instance.id")
-    if platform == "aws_elastic_beanstalk" and instance_id:
+    instance_id = resource.get("service.instance.id")
+    if platform == "aws_elastic_beanstalk" and instance_id not in (None, ""):
         beanstalk: Dict[str, Any] = dict(_fields(resource, _BEANSTALK_FIELDS, used))
-        beanstalk["deployment_id"] = int(instance_id) if instance_id.isascii() and instance_id.isdigit() else 0
+        if type(instance_id) is int:
+            # opentelemetry-sdk-extension-aws passes the environment file's number through as an int.
+            beanstalk["deployment_id"] = instance_id
+        else:
+            number = text(resource, "service.instance.id")
+            beanstalk["deployment_id"] = int(number) if number.isascii() and number.isdigit() else 0
         used.add("service.instance.id")
         block["elastic_beanstalk"] = beanstalk
     if platform == "aws_eks" or text(resource, "k8s.cluster.name"):
