@@ -15,7 +15,7 @@ $(VENV)/.installed-demo: $(BIN)/python pyproject.toml
 	touch $@
 
 $(VENV)/.installed-test: $(BIN)/python pyproject.toml
-	$(BIN)/python -m pip install --quiet -e '.[test,test-aws-lambda]'
+	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@
 
 demo: $(VENV)/.installed-demo

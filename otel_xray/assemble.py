@@ -22,13 +22,8 @@ from collections import OrderedDict
 from typing import Any, Dict, List, MutableMapping, Set, Tuple
 
 from . import _fork
-
-Document = Dict[str, Any]
-
-# X-Ray indexes at most 50 annotations per trace (a fixed quota).
-MAX_ANNOTATIONS_PER_TRACE = 50
-# The namespace that annotations over the budget move to (the translator's default metadata namespace).
-OVER_BUDGET_NAMESPACE = "default"
+from .document import DEFAULT_NAMESPACE as OVER_BUDGET_NAMESPACE
+from .document import MAX_ANNOTATIONS_PER_TRACE, Document
 # Traces whose annotation keys are remembered (oldest forgotten first).
 TRACES_REMEMBERED = 10_000
 # Embedded subsegments at most this deep below a document's top. Real traces

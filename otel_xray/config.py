@@ -23,6 +23,7 @@ __all__ = [
     "OTEL_EXPORTER_XRAY_INDEX_ALL_ATTRIBUTES",
     "OTEL_EXPORTER_XRAY_PROTOCOL",
     "OTEL_EXPORTER_XRAY_URL_QUERY",
+    "OTEL_EXPORTER_XRAY_RESOURCE_METADATA",
     "AWS_LAMBDA_FUNCTION_NAME",
     "DEFAULT_DAEMON_ADDRESS",
     "DaemonAddress",
@@ -51,6 +52,7 @@ __all__ = [
     "parse_sampler_arg",
     "parse_sampler_endpoint",
     "sampler_settings",
+    "parse_resource_metadata",
 ]
 
 AWS_XRAY_DAEMON_ADDRESS = "AWS_XRAY_DAEMON_ADDRESS"
@@ -59,6 +61,7 @@ OTEL_EXPORTER_XRAY_INDEX_ALL_ATTRIBUTES = "OTEL_EXPORTER_XRAY_INDEX_ALL_ATTRIBUT
 OTEL_EXPORTER_XRAY_PROTOCOL = "OTEL_EXPORTER_XRAY_PROTOCOL"
 OTEL_EXPORTER_XRAY_URL_QUERY = "OTEL_EXPORTER_XRAY_URL_QUERY"
 URL_QUERY_CHOICES = ("drop", "keep")
+OTEL_EXPORTER_XRAY_RESOURCE_METADATA = "OTEL_EXPORTER_XRAY_RESOURCE_METADATA"
 AWS_LAMBDA_FUNCTION_NAME = "AWS_LAMBDA_FUNCTION_NAME"
 # Set by Lambda for every invocation: Root=...;Parent=...;Sampled=...
 LAMBDA_TRACE_HEADER = "_X_AMZN_TRACE_ID"
@@ -191,6 +194,8 @@ class ExporterSettings(NamedTuple):
     lambda_mode: bool = False
     # Query strings carry tokens and personal data: dropped from http.request.url unless kept.
     keep_url_query: bool = False
+    # Resource attributes in segment metadata: () default, ("all",), ("none",), or keys kept as well.
+    resource_metadata: Tuple[str, ...] = ()
     # How documents travel: UDP to the daemon (the default), or the X-Ray API.
     transport: "TransportSettings" = None  # type: ignore[assignment]  # set by exporter_settings
 
@@ -202,6 +207,7 @@ def exporter_settings(
     environ: Optional[Mapping[str, str]] = None,
     protocol: Optional[str] = None,
     url_query: Optional[str] = None,
+    resource_metadata: Optional[Iterable[str]] = None,
     transport: Optional[str] = None,
     api_endpoint: Optional[str] = None,
     region: Optional[str] = None,
@@ -255,6 +261,7 @@ def exporter_settings(
         protocol=chosen.lower(),
         lambda_mode=in_lambda(env),
         keep_url_query=query_choice.lower() == "keep",
+        resource_metadata=_resource_metadata(resource_metadata, env),
         transport=transport_settings(transport, api_endpoint, region, protocol=chosen.lower(), environ=env),
     )
 
@@ -676,3 +683,28 @@ def sampler_settings(
         else _positive_seconds(polling_interval, "polling_interval")
     )
     return SamplerSettings(host, port, interval)
+
+
+def parse_resource_metadata(value: str, setting: str = OTEL_EXPORTER_XRAY_RESOURCE_METADATA) -> Tuple[str, ...]:
+    """``all``, ``none``, or comma-separated resource attribute keys (``prefix.*`` allowed) kept in metadata too.
+
+    Empty means the default: resource attributes not shown elsewhere in the
+    document and not different in every process (see docs/mapping.md).
+    """
+    keys = parse_list(value)
+    if len(keys) == 1 and keys[0].lower() in ("all", "none"):
+        return (keys[0].lower(),)
+    for key in keys:
+        if key.lower() in ("all", "none"):
+            raise ValueError(f"{setting}={value!r}: '{key}' cannot be combined with attribute keys")
+        if "*" in key[:-1] or (key.endswith("*") and not key.endswith(".*")):
+            raise ValueError(f"{setting}={value!r}: '{key}' is not a key or a 'prefix.*' pattern")
+    return keys
+
+
+def _resource_metadata(argument: Optional[Iterable[str]], env: Mapping[str, str]) -> Tuple[str, ...]:
+    if argument is None:
+        return parse_resource_metadata(env.get(OTEL_EXPORTER_XRAY_RESOURCE_METADATA, ""))
+    if isinstance(argument, str):
+        return parse_resource_metadata(argument, "resource_metadata")
+    return parse_resource_metadata(",".join(argument), "resource_metadata")

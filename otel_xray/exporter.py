@@ -16,13 +16,12 @@ most once a minute, never per span.
 
 from __future__ import annotations
 
-import inspect
 import logging
 import threading
 import time
 from collections import Counter, defaultdict
 from types import MappingProxyType
-from typing import Any, Callable, Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence
+from typing import Any, Callable, Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence, cast
 
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
@@ -30,7 +29,8 @@ from . import _fork
 from ._log import log_visibly
 from .assemble import Assembler
 from .config import DaemonAddress, exporter_settings
-from .translate import Translator
+from .document import Document
+from .translate import SpanDropped, Translator
 from .wire.framing import TOO_LARGE, encode_body, encode_parts
 from .wire.otlp_udp import encode_otlp_datagrams, load_encoder, warn_if_outside_lambda
 from .wire.transport import Transport, create_transport
@@ -88,36 +88,6 @@ class ExporterStats(NamedTuple):
         return self.spans_dropped + self.spans_dropped_by_queue
 
 
-_Translate = Callable[[Any, Dict[str, int]], Optional[Dict[str, Any]]]
-
-
-def _translate_function(translator: Translator) -> _Translate:
-    """``translate(span, dropped)``, where translation adds what it left out to ``dropped``.
-
-    Decided once here, not per span: a translator whose ``translate`` takes no
-    ``dropped`` argument is wrapped, and links over X-Ray's cap are counted for
-    it. (That wrapper goes once the translator reports its own drops.)
-    """
-    translate: Any = translator.translate
-    try:
-        takes_dropped = "dropped" in inspect.signature(translate).parameters
-    except (TypeError, ValueError):  # pragma: no cover - a builtin or C callable
-        takes_dropped = False
-    if takes_dropped:
-        return translate  # type: ignore[no-any-return]
-    from .translate.links import MAX_LINKS
-
-    def translate_counting_links(span: Any, dropped: Dict[str, int]) -> Optional[Dict[str, Any]]:
-        doc: Optional[Dict[str, Any]] = translate(span)
-        if doc is not None and len(doc.get("links", ())) == MAX_LINKS:  # maybe capped: count what was left out
-            over = len(span.links) - MAX_LINKS
-            if over > 0:
-                dropped["links_dropped"] += over
-        return doc
-
-    return translate_counting_links
-
-
 class XRaySpanExporter(SpanExporter):
     """Exports spans to AWS X-Ray as segment documents, by UDP to an X-Ray daemon or through the X-Ray API.
 
@@ -144,6 +114,10 @@ class XRaySpanExporter(SpanExporter):
             else botocore's endpoint for the Region.
         region: the AWS Region for the ``api`` transport. Default: ``AWS_REGION``,
             else botocore's configuration chain.
+        resource_metadata: which resource attributes go to segment metadata:
+            ``"all"``, ``"none"``, or keys (``prefix.*`` allowed) kept besides the
+            default (those not shown elsewhere and not different in every process).
+            Default: ``OTEL_EXPORTER_XRAY_RESOURCE_METADATA``.
 
     In AWS Lambda (``AWS_LAMBDA_FUNCTION_NAME`` is set), every span with a
     parent becomes a subsegment of the segment Lambda records for the function.
@@ -162,6 +136,7 @@ class XRaySpanExporter(SpanExporter):
         transport: Optional[str] = None,
         api_endpoint: Optional[str] = None,
         region: Optional[str] = None,
+        resource_metadata: Optional[Iterable[str]] = None,
     ) -> None:
         settings = exporter_settings(
             endpoint,
@@ -172,6 +147,7 @@ class XRaySpanExporter(SpanExporter):
             transport=transport,
             api_endpoint=api_endpoint,
             region=region,
+            resource_metadata=resource_metadata,
         )
         warn_if_outside_lambda(settings.protocol, settings.lambda_mode, _logger)
         self.daemon: DaemonAddress = settings.daemon
@@ -179,9 +155,12 @@ class XRaySpanExporter(SpanExporter):
         # Loaded only for OTLP, so that JSON mode never imports protobuf.
         self._encode_otlp = load_encoder() if settings.protocol == "otlp" else None
         self._translator = Translator(
-            settings.indexed_attributes, settings.index_all_attributes, settings.lambda_mode, settings.keep_url_query
+            settings.indexed_attributes,
+            settings.index_all_attributes,
+            settings.lambda_mode,
+            settings.keep_url_query,
+            resource_metadata=settings.resource_metadata,
         )
-        self._translate = _translate_function(self._translator)
         self._assembler = Assembler()
         self._transport: Transport = create_transport(settings)
         # OTLP datagrams are framed here already and go by UDP only.
@@ -297,24 +276,25 @@ class XRaySpanExporter(SpanExporter):
     def _export_documents(
         self, spans: Sequence[Any], counts: Dict[str, int], failures: Dict[str, int], shed: Dict[str, int]
     ) -> None:
-        translate = self._translate
-        docs: List[Dict[str, Any]] = []
+        translate = self._translator.translate
+        docs: List[Document] = []
         for span in spans:
             try:
                 doc = translate(span, counts)
+            except SpanDropped:  # no valid document can be made; translation counted why
+                counts["spans_dropped"] += 1
+                continue
             except Exception:
                 _logger.debug("otel-xray: cannot translate span %r", getattr(span, "name", None), exc_info=True)
                 counts["translation_errors"] += 1
-                counts["spans_dropped"] += 1
-                continue
-            if doc is None:  # translation dropped the span (and counted why)
                 counts["spans_dropped"] += 1
                 continue
             docs.append(doc)
         counts["spans_received"] += len(spans)
         send = self._send
         for doc, carried in self._assembler.assemble(docs, counts):
-            send(doc, carried, counts, failures, shed)
+            # From here on a document is any JSON object to the wire, which also encodes hand-built ones.
+            send(cast(Dict[str, Any], doc), carried, counts, failures, shed)
 
     def _send(
         self, doc: Dict[str, Any], spans: int, counts: Dict[str, int], failures: Dict[str, int], shed: Dict[str, int]

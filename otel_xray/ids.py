@@ -24,10 +24,16 @@ __all__ = [
     "otel_trace_id",
     "segment_id",
     "new_segment_id",
+    "derived_segment_id",
+    "MAX_SPAN_ID",
+    "MAX_TRACE_ID",
 ]
 
 _TRACE_ID_RANDOM_BITS = 96
 _SPAN_ID_BITS = 64
+MAX_SPAN_ID = 2**64 - 1
+MAX_TRACE_ID = 2**128 - 1
+_MASK64 = MAX_SPAN_ID
 
 
 _TRACE_TO_JOIN = create_key("otel_xray.trace_to_join")
@@ -87,19 +93,10 @@ class XRayIdGenerator(IdGenerator):
         return (epoch << _TRACE_ID_RANDOM_BITS) | random.getrandbits(_TRACE_ID_RANDOM_BITS)
 
 
-_TRACE_ID_CACHE: dict = {}
-
-
 def xray_trace_id(trace_id: int) -> str:
     """Format a 128-bit trace ID as ``1-xxxxxxxx-xxxxxxxxxxxxxxxxxxxxxxxx``."""
-    # The spans of a batch share few trace IDs; a small cache saves the formatting.
-    cached = _TRACE_ID_CACHE.get(trace_id)
-    if cached is None:
-        if len(_TRACE_ID_CACHE) >= 1024:
-            _TRACE_ID_CACHE.clear()
-        hex_id = "%032x" % trace_id
-        cached = _TRACE_ID_CACHE[trace_id] = "1-" + hex_id[:8] + "-" + hex_id[8:]
-    return cached
+    hex_id = "%032x" % trace_id
+    return "1-" + hex_id[:8] + "-" + hex_id[8:]
 
 
 def otel_trace_id(xray_id: str) -> int:
@@ -116,8 +113,26 @@ def segment_id(span_id: int) -> str:
 
 
 def new_segment_id() -> str:
-    """A fresh random, non-zero 64-bit ID (for exceptions and synthetic segments)."""
+    """A fresh random, non-zero 64-bit ID (for exception records)."""
     value = random.getrandbits(_SPAN_ID_BITS)
     while value == 0:
         value = random.getrandbits(_SPAN_ID_BITS)
+    return "%016x" % value
+
+
+def derived_segment_id(span_id: int) -> str:
+    """A segment ID derived from ``span_id``: the same for the same span, never equal to it, never zero.
+
+    Used for the service segment made around a local-root client span, so that
+    exporting the same span twice gives the same document, and the span keeps
+    its own ID for the subsegment its children point at. The derivation is
+    SplitMix64's finaliser, a bijection of 64-bit integers: distinct spans get
+    distinct derived IDs (but for the step off a fixed point, below).
+    """
+    value = (span_id ^ 0x9E3779B97F4A7C15) & _MASK64
+    value = ((value ^ (value >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    value = ((value ^ (value >> 27)) * 0x94D049BB133111EB) & _MASK64
+    value ^= value >> 31
+    if value == span_id or value == 0:  # a fixed point of the mix (vanishingly rare): step off it
+        value = (value + 1) & _MASK64 or 1
     return "%016x" % value

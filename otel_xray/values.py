@@ -24,7 +24,7 @@ def clean_str(value: str) -> str:
 
     A Python ``str`` can hold lone surrogates (from ``surrogateescape`` decoding
     or careless slicing); they become U+FFFD, as Go's encoder does for invalid
-    UTF-8 in the reference.
+    UTF-8 in the Collector.
     """
     if value.isascii():
         return value

@@ -133,7 +133,7 @@ def test_opentelemetry_instrument_with_the_aws_lambda_instrumentation(daemon):
         entities = [e for e in daemon.entities() if e.get("trace_id") == root]
         (function_span,) = [e for e in entities if e.get("parent_id") == parent]
         assert function_span["type"] == "subsegment" and function_span["name"] == FUNCTION
-        assert function_span["origin"] == "AWS::Lambda::Function"
+        assert "origin" not in function_span  # a subsegment: Lambda's own function segment carries the origin
         (call,) = [e for e in entities if e["name"] == "DynamoDB"]
         assert call["parent_id"] == function_span["id"]
     assert all(r.verdict.valid for r in daemon.received())
@@ -280,5 +280,5 @@ def test_daemon_decodes_the_distro_sample_datagram(shared):
     finally:
         daemon.stop()
     assert received.format == "otlp" and received.verdict.valid
-    assert received.document["http"] == {"request": {"method": "GET"}, "response": {"status": 200, "content_length": 0}}
+    assert received.document["http"] == {"request": {"method": "GET"}, "response": {"status": 200}}  # no length recorded: none invented
     assert received.document["metadata"]["default"]["otel.resource.service.name"] == "scout-svc"

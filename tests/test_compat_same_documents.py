@@ -163,7 +163,6 @@ def test_every_difference_is_listed_in_the_guide(both_runs: Tuple[Set[Fact], Set
     assert not stale, f"rows listed as kept that no longer occur (remove them from the guide): {stale}"
 
 
-@pytest.mark.xfail(strict=True, reason="needs the translate branch (aws.xray.error/fault/throttle attributes)")
 def test_flag_differences_go_once_the_translator_reads_the_flag_attributes(both_runs: Tuple[Set[Fact], Set[Fact]]) -> None:
     sdk, compat = both_runs
     pending = [row for row in listed_differences() if row.status == "pending-translate"]

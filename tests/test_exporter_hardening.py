@@ -253,17 +253,29 @@ def test_spans_whose_parents_form_a_cycle_are_exported(daemon):
 
 
 # ------------------------------------------------------------------ 10: nothing fits
-def test_a_document_that_cannot_fit_even_minimal_is_dropped_and_counted(daemon):
+def test_a_span_whose_id_x_ray_cannot_hold_is_dropped_and_counted(daemon):
+    # It once made a 64,567-byte "minimal" document that was sent anyway; the translator now refuses it.
     absurd = raw_span(name="absurd", context=span_context(span_id=1 << 260_000))  # a 65,000-digit ID
     fine = make_span(name="fine")
     exporter = XRaySpanExporter(endpoint=daemon.endpoint)
     assert exporter.export([absurd, fine]) is SpanExportResult.FAILURE
     stats = exporter.stats()
-    assert stats.send_failures == {"too_large": 1} and stats.spans_dropped == 1 and stats.spans_exported == 1
-    assert "minimal" in stats.shed_steps
+    assert stats.spans_dropped == 1 and stats.spans_exported == 1 and stats.spans_received == 2
+    assert stats.translation_dropped == {"spans_invalid_id": 1}
     assert daemon.wait_for(1)
     daemon.wait_quiet(quiet=0.2, timeout=2)
     assert [d["name"] for d in daemon.documents()] == ["fine"]
+
+
+def test_a_document_that_cannot_fit_even_minimal_is_not_encoded():
+    # The last shedding step is checked like the others: a hand-built document whose identity alone is
+    # over the limit gives no body at all (the exporter counts it as too_large) instead of one over it.
+    from otel_xray.wire.framing import encode_document
+
+    doc = {"name": "n", "id": "1" * 70_000, "trace_id": "1-5759e988-bd862e3fe1be46a994272793", "start_time": 1.0,
+           "end_time": 2.0, "metadata": {"default": {"k": "v" * 70_000}}}
+    encoded = encode_document(doc)
+    assert encoded.body is None and encoded.shed[-1] == "minimal"
 
 
 # ------------------------------------------------------------------ the loss WARNING reaches a reader

@@ -9,7 +9,7 @@ from opentelemetry.util._importlib_metadata import entry_points
 import pytest
 
 from otel_xray import ids
-from otel_xray.ids import XRayIdGenerator, new_segment_id, otel_trace_id, segment_id, xray_trace_id
+from otel_xray.ids import XRayIdGenerator, derived_segment_id, new_segment_id, otel_trace_id, segment_id, xray_trace_id
 
 
 def test_trace_id_high_32_bits_are_current_epoch_seconds():
@@ -65,3 +65,14 @@ def test_id_generator_loads_through_the_sdk_configuration():
     from opentelemetry.sdk._configuration import _import_id_generator
 
     assert isinstance(_import_id_generator("otel_xray"), XRayIdGenerator)
+
+
+@pytest.mark.parametrize("span_id", [1, 0x53995C3F42CD8AD8, 2**64 - 1, 0x9E3779B97F4A7C15])
+def test_derived_segment_id_is_stable_valid_and_never_the_span_id(span_id):
+    derived = derived_segment_id(span_id)
+    assert derived == derived_segment_id(span_id)
+    assert len(derived) == 16 and int(derived, 16) != 0 and int(derived, 16) != span_id
+
+
+def test_derived_segment_ids_of_distinct_spans_differ():
+    assert len({derived_segment_id(span_id) for span_id in range(1, 50_001)}) == 50_000

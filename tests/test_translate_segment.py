@@ -1,14 +1,19 @@
-"""Segment or subsegment, IDs, times, names and namespaces (rules R5, R9-R16, R17-R32)."""
+"""Segment or subsegment, IDs, times, names and namespaces (docs/mapping.md; Collector rules R5, R9-R16, R17-R32)."""
 
 from __future__ import annotations
+
+import math
+import platform
+from collections import defaultdict
 
 import pytest
 from opentelemetry.trace import SpanKind
 
-from otel_xray.translate import Translator
+from otel_xray.daemon.validate import validate_document
+from otel_xray.translate import SpanDropped, Translator
 from otel_xray.translate.names import sanitize_name
 
-from .spans import PARENT_ID, make_span, span_context
+from .spans import PARENT_ID, make_span, raw_span, span_context
 
 LOCAL_PARENT = span_context(remote=False)
 REMOTE_PARENT = span_context(remote=True)
@@ -130,7 +135,7 @@ def test_r16_in_progress_attribute(value, in_progress, in_metadata):
     ],
 )
 def test_r17_to_r28_name_selection(kind, attributes, expected):
-    assert translate(name="span-name", kind=kind, attributes=attributes)["name"] == expected
+    assert translate(name="span-name", kind=kind, attributes=attributes, parent=LOCAL_PARENT)["name"] == expected
 
 
 @pytest.mark.parametrize(
@@ -146,7 +151,7 @@ def test_r17_to_r28_name_selection(kind, attributes, expected):
     ],
 )
 def test_names_beyond_the_reference_for_stable_conventions(kind, attributes, expected):
-    assert translate(name="span-name", kind=kind, attributes=attributes)["name"] == expected
+    assert translate(name="span-name", kind=kind, attributes=attributes, parent=LOCAL_PARENT)["name"] == expected
 
 
 @pytest.mark.parametrize(
@@ -177,7 +182,8 @@ def test_r28_empty_name_falls_back_and_is_never_empty():
 
 def test_names_taken_from_attributes_are_sanitised_too():
     # The reference sends these unsanitised (R29) and X-Ray rejects the document.
-    assert translate(kind=SpanKind.CLIENT, attributes={"peer.service": "pay(ments), v2"})["name"] == "payments v2"
+    doc = translate(kind=SpanKind.CLIENT, attributes={"peer.service": "pay(ments), v2"}, parent=LOCAL_PARENT)
+    assert doc["name"] == "payments v2"
 
 
 # --------------------------------------------------------------- namespace (R30-R32)
@@ -199,11 +205,6 @@ def test_r30_to_r32_namespace(kind, attributes, expected):
     assert translate(kind=kind, attributes=attributes, parent=LOCAL_PARENT).get("namespace") == expected
 
 
-def test_r31_root_client_span_is_a_segment_with_remote_namespace():
-    doc = translate(kind=SpanKind.CLIENT)
-    assert "type" not in doc and doc["namespace"] == "remote"
-
-
 # --------------------------------------------------------------- user, service, links (R88, R89, R102)
 def test_r89_user_from_enduser_id_is_not_metadata():
     doc = translate(attributes={"enduser.id": "alice"})
@@ -211,15 +212,18 @@ def test_r89_user_from_enduser_id_is_not_metadata():
     assert "metadata" not in doc or "enduser.id" not in doc["metadata"].get("default", {})
 
 
+RUNTIME = {"runtime": platform.python_implementation(), "runtime_version": platform.python_version()}
+
+
 @pytest.mark.parametrize(
     "resource, expected",
     [
-        ({"service.name": "s", "service.version": "1.2"}, {"version": "1.2"}),
-        ({"service.name": "s", "container.image.tag": "abc"}, {"version": "abc"}),
-        ({"service.name": "s"}, None),
+        ({"service.name": "s", "service.version": "1.2"}, {"version": "1.2", **RUNTIME}),
+        ({"service.name": "s", "container.image.tag": "abc"}, {"version": "abc", **RUNTIME}),
+        ({"service.name": "s"}, RUNTIME),
     ],
 )
-def test_r88_service_version(resource, expected):
+def test_r88_service_version_and_runtime(resource, expected):
     assert translate(resource=resource).get("service") == expected
 
 
@@ -237,7 +241,79 @@ def test_r102_links_without_attributes_and_absent_links():
     assert "links" not in translate()
 
 
-def test_links_are_capped_at_twenty_per_document():
-    links = [(span_context(span_id=i + 1), {}) for i in range(25)]
-    assert len(translate(links=links)["links"]) == 20
+@pytest.mark.parametrize(
+    "valid, invalid, sent, dropped",
+    [
+        (25, 0, 20, {"links_dropped": 5}),
+        # Issue 15's miscount: 5 invalid links before 20 valid ones were reported as 5 dropped.
+        (20, 5, 20, {"links_invalid": 5}),
+        (22, 3, 20, {"links_dropped": 2, "links_invalid": 3}),
+        (3, 0, 3, {}),
+    ],
+)
+def test_links_are_capped_at_twenty_and_what_is_left_out_is_counted(valid, invalid, sent, dropped):
+    # The SDK keeps a link with an invalid context when it has attributes.
+    bad = [(span_context(trace_id=0, span_id=0), {"why": "no context"}) for _ in range(invalid)]
+    good = [(span_context(span_id=i + 1), {}) for i in range(valid)]
+    counts = defaultdict(int)
+    doc = Translator().translate(make_span(links=bad + good), counts)
+    assert len(doc.get("links", ())) == sent
+    assert dict(counts) == dropped
+
+
+# --------------------------------------------------------------- times X-Ray rejects (issue 9, item 12)
+NS = 1_700_000_000_000_000_000
+
+
+@pytest.mark.parametrize(
+    "start, end, expected_start, expected_end, counted",
+    [
+        (NS, NS + 2_000_000, 1700000000.0, 1700000000.002, {}),
+        (NS + 5_000_000, NS, 1700000000.005, 1700000000.005, {"span_times_repaired": 1}),
+        (0, NS, 1700000000.0, 1700000000.0, {"span_times_repaired": 1}),
+        (-5, NS, 1700000000.0, 1700000000.0, {"span_times_repaired": 1}),
+        (math.nan, NS, 1700000000.0, 1700000000.0, {"span_times_repaired": 1}),
+        (None, NS, 1700000000.0, 1700000000.0, {"span_times_repaired": 1}),
+        (2**80, NS, 1700000000.0, 1700000000.0, {"span_times_repaired": 1}),
+        (NS, 0, 1700000000.0, 1700000000.0, {"span_times_repaired": 1}),
+        (NS, math.inf, 1700000000.0, 1700000000.0, {"span_times_repaired": 1}),
+        (float(NS), NS + 1_000_000, 1700000000.0, 1700000000.001, {}),
+    ],
+)
+def test_times_x_ray_rejects_are_repaired_and_counted(start, end, expected_start, expected_end, counted):
+    counts = defaultdict(int)
+    doc = Translator().translate(raw_span(start_time=start, end_time=end), counts)
+    assert (doc["start_time"], doc["end_time"]) == (expected_start, expected_end)
+    assert dict(counts) == counted
+    assert validate_document(doc).valid
+
+
+@pytest.mark.parametrize("start, end", [(0, 0), (math.nan, None), (-1, -1), (None, None)])
+def test_a_span_with_no_usable_time_is_dropped_and_counted(start, end):
+    counts = defaultdict(int)
+    with pytest.raises(SpanDropped) as raised:
+        Translator().translate(raw_span(start_time=start, end_time=end), counts)
+    assert raised.value.reason == "spans_invalid_time"
+    assert dict(counts) == {"spans_invalid_time": 1}
+
+
+def test_a_span_without_end_time_is_in_progress():
+    doc = Translator().translate(raw_span(end_time=None))
+    assert doc["in_progress"] is True and "end_time" not in doc and validate_document(doc).valid
+
+
+@pytest.mark.parametrize(
+    "context",
+    [span_context(trace_id=0, span_id=5), span_context(span_id=0), span_context(span_id=2**64), span_context(trace_id=2**128)],
+)
+def test_a_span_whose_ids_x_ray_cannot_hold_is_dropped_and_counted(context):
+    counts = defaultdict(int)
+    with pytest.raises(SpanDropped):
+        Translator().translate(raw_span(context=context), counts)
+    assert dict(counts) == {"spans_invalid_id": 1}
+
+
+def test_a_parent_id_x_ray_cannot_hold_is_no_parent():
+    doc = Translator().translate(raw_span(parent=span_context(span_id=2**64 + 7)))
+    assert "parent_id" not in doc and "type" not in doc
 

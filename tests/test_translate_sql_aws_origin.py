@@ -1,4 +1,4 @@
-"""The sql block (R63-R70), the aws block (R71-R86) and origin (R87)."""
+"""Database names, the sql block, the aws block and origin (docs/mapping.md; Collector rules R63-R87)."""
 
 from __future__ import annotations
 
@@ -21,32 +21,70 @@ def translate(name="span", kind=SpanKind.CLIENT, attributes=None, resource=None)
     )
 
 
+# --------------------------------------------------------------- database names
+@pytest.mark.parametrize(
+    "attributes, expected",
+    [
+        # What opentelemetry-instrumentation-sqlite3 0.66b1 records: no database name at all.
+        ({"db.system": "sqlite", "db.statement": "insert into t values (?)"}, "sqlite"),
+        ({"db.system": "sqlite", "db.name": "/srv/app/data/app.db"}, "app.db"),
+        ({"db.system": "sqlite", "db.name": "C:\\data\\app.db"}, "app.db"),
+        ({"db.system": "sqlite", "db.name": ":memory:"}, ":memory:"),
+        # dbapi instrumentations (psycopg, mysql, ...), old and new conventions.
+        ({"db.system": "postgresql", "db.name": "shop", "net.peer.name": "db.internal", "net.peer.port": 5432}, "shop@db.internal"),
+        ({"db.system.name": "postgresql", "db.namespace": "shop", "server.address": "db.internal", "server.port": 5432}, "shop@db.internal"),
+        ({"db.system": "mysql", "db.name": "customers", "db.connection_string": "jdbc:mysql://db.dev.example.com:3306", "server.address": "ignored"}, "customers@db.dev.example.com"),
+        ({"db.system": "postgresql", "server.address": "db.internal"}, "postgresql"),
+        ({"db.system": "redis", "db.statement": "GET k"}, "redis"),
+        # An AWS SDK call is named after the service, though botocore sets db.system for DynamoDB.
+        ({"db.system": "dynamodb", "rpc.system": "aws-api", "rpc.service": "DynamoDB", "server.address": "127.0.0.1"}, "DynamoDB"),
+        # peer.service, set by the user, still wins.
+        ({"db.system": "postgresql", "db.name": "shop", "peer.service": "orders-db"}, "orders-db"),
+    ],
+)
+def test_databases_are_named_after_the_database_never_the_statement(attributes, expected):
+    assert translate(name="SELECT", attributes=attributes)["name"] == expected
+
+
+def test_a_server_span_is_never_named_after_a_database():
+    assert translate(name="GET /", kind=SpanKind.SERVER, attributes={"db.system": "postgresql", "db.name": "shop"})["name"] == "svc"
+
+
 # --------------------------------------------------------------- sql
 @pytest.mark.parametrize(
     "attributes, expected",
     [
         (
             {"db.system": "mysql", "db.name": "customers", "db.connection_string": "jdbc:mysql://db.dev.example.com:3306", "db.user": "readonly", "db.statement": "SELECT * FROM customers WHERE id = ?"},
-            {"url": "select-span", "connection_string": "jdbc:mysql://db.dev.example.com:3306/customers", "database_type": "mysql", "user": "readonly", "sanitized_query": "SELECT * FROM customers WHERE id = ?"},
+            {"url": "mysql://db.dev.example.com:3306/customers", "connection_string": "jdbc:mysql://db.dev.example.com:3306/customers", "database_type": "mysql", "user": "readonly", "sanitized_query": "SELECT * FROM customers WHERE id = ?"},
         ),
         (
             {"db.system": "postgresql", "db.name": "customers"},
-            {"url": "select-span", "connection_string": "localhost/customers", "database_type": "postgresql"},
+            {"database_type": "postgresql"},
         ),
         (
-            {"db.system.name": "postgresql", "db.namespace": "shop", "db.query.text": "SELECT 1"},
-            {"url": "select-span", "connection_string": "localhost/shop", "database_type": "postgresql", "sanitized_query": "SELECT 1"},
+            {"db.system.name": "postgresql", "db.namespace": "shop", "db.query.text": "SELECT 1", "server.address": "db.internal", "server.port": 5432},
+            {"url": "postgresql://db.internal:5432/shop", "connection_string": "db.internal:5432/shop", "database_type": "postgresql", "sanitized_query": "SELECT 1"},
         ),
         (
-            {"db.system": "microsoft.sql_server", "db.name": "x"},
-            {"url": "select-span", "connection_string": "localhost/x", "database_type": "microsoft.sql_server"},
+            {"db.system": "postgresql", "db.name": "shop", "net.peer.name": "db.internal", "net.peer.port": 5432, "db.user": "app"},
+            {"url": "postgresql://db.internal:5432/shop", "connection_string": "db.internal:5432/shop", "database_type": "postgresql", "user": "app"},
+        ),
+        (
+            {"db.system": "microsoft.sql_server", "db.name": "x", "server.address": "sql.local"},
+            {"url": "microsoft.sql_server://sql.local/x", "connection_string": "sql.local/x", "database_type": "microsoft.sql_server"},
+        ),
+        (
+            {"db.system": "sqlite", "db.statement": "select 1"},
+            {"database_type": "sqlite", "sanitized_query": "select 1"},
         ),
     ],
 )
 def test_r63_to_r66_sql_block(attributes, expected):
     doc = translate(name="select-span", attributes=attributes)
     assert doc["sql"] == expected
-    assert not set(attributes) & set(doc.get("metadata", {}).get("default", {}))
+    sql_keys = set(attributes) - {"server.address", "server.port", "net.peer.name", "net.peer.port"}
+    assert not sql_keys & set(doc.get("metadata", {}).get("default", {}))
 
 
 @pytest.mark.parametrize("system", ["redis", "mongodb", "dynamodb"])
@@ -78,6 +116,13 @@ def test_r74_to_r76_operation_region_request_id():
 @pytest.mark.parametrize(
     "attributes, field, value",
     [
+        # Current semantic-convention names (what opentelemetry-instrumentation-botocore records).
+        ({"cloud.region": "eu-west-1"}, "region", "eu-west-1"),
+        ({"aws.region": "us-east-2", "cloud.region": "eu-west-1"}, "region", "us-east-2"),
+        ({"aws.sqs.queue.url": "https://sqs/q3"}, "queue_url", "https://sqs/q3"),
+        ({"aws.extended_request_id": "id2"}, "id_2", "id2"),
+        ({"aws.sns.topic.arn": "arn:aws:sns:us-east-1:1:t"}, "topic_arn", "arn:aws:sns:us-east-1:1:t"),
+        # Old names.
         ({"aws.operation": "PutObject", "rpc.method": "ignored"}, "operation", "PutObject"),
         ({"aws.requestId": "R2"}, "request_id", "R2"),
         ({"aws.queue_url": "https://q"}, "queue_url", "https://q"),
@@ -93,7 +138,10 @@ def test_r74_to_r76_operation_region_request_id():
     ],
 )
 def test_r73_to_r78_span_aws_fields(attributes, field, value):
-    assert translate(attributes=attributes, resource=AWS)["aws"][field] == value
+    doc = translate(attributes=attributes, resource=AWS)
+    assert doc["aws"][field] == value
+    # Every key that fills a field is consumed.
+    assert not set(attributes) & set(doc.get("metadata", {}).get("default", {}))
 
 
 def test_r78_many_tables_clear_table_name():
@@ -108,7 +156,7 @@ def test_r75_region_is_not_taken_from_the_resource():
 
 
 def test_r73_span_account_overrides_resource_account():
-    doc = translate(attributes={"aws.account_id": "987654321"}, resource={**AWS, "cloud.account.id": "123456789"})
+    doc = translate(attributes={"aws.account_id": "987654321"}, resource={**AWS, "cloud.account.id": "123456789"}, kind=SpanKind.SERVER)
     assert doc["aws"]["account_id"] == "987654321"
 
 
@@ -119,11 +167,12 @@ def test_r71_non_aws_cloud_has_no_aws_block_and_loses_aws_fields():
     assert "aws.region" not in doc.get("metadata", {}).get("default", {})
 
 
-def test_r72_xray_block():
+def test_r72_xray_block_on_segments():
     resource = {"service.name": "s", "telemetry.sdk.name": "opentelemetry", "telemetry.sdk.language": "python", "telemetry.sdk.version": "1.2.3"}
-    assert translate(resource=resource)["aws"]["xray"] == {"sdk": "opentelemetry for python", "sdk_version": "1.2.3", "auto_instrumentation": False}
+    doc = translate(resource=resource, kind=SpanKind.SERVER)
+    assert doc["aws"]["xray"] == {"sdk": "opentelemetry for python", "sdk_version": "1.2.3", "auto_instrumentation": False}
     resource["telemetry.auto.version"] = "0.1"
-    assert translate(resource=resource)["aws"]["xray"]["auto_instrumentation"] is True
+    assert translate(resource=resource, kind=SpanKind.SERVER)["aws"]["xray"]["auto_instrumentation"] is True
 
 
 @pytest.mark.parametrize(
@@ -134,6 +183,8 @@ def test_r72_xray_block():
         ({"cloud.platform": "aws_ecs", "container.name": "web", "container.id": "c1", "aws.ecs.task.arn": "arn:t", "aws.ecs.task.family": "fam", "aws.ecs.cluster.arn": "arn:c", "aws.ecs.container.arn": "arn:ct", "aws.ecs.launchtype": "fargate"}, "ecs", {"container": "web", "container_id": "c1", "task_arn": "arn:t", "task_family": "fam", "cluster_arn": "arn:c", "container_arn": "arn:ct", "launch_type": "fargate"}),
         ({"cloud.platform": "aws_elastic_beanstalk", "service.instance.id": "23", "service.namespace": "prod", "service.version": "v7"}, "elastic_beanstalk", {"environment_name": "prod", "version_label": "v7", "deployment_id": 23}),
         ({"cloud.platform": "aws_elastic_beanstalk", "service.instance.id": "abc"}, "elastic_beanstalk", {"deployment_id": 0}),
+        # opentelemetry-sdk-extension-aws's Beanstalk detector gives the deployment number as an int.
+        ({"cloud.platform": "aws_elastic_beanstalk", "service.instance.id": 7}, "elastic_beanstalk", {"deployment_id": 7}),
         ({"cloud.platform": "aws_eks", "k8s.cluster.name": "c", "k8s.pod.name": "p", "container.id": "x"}, "eks", {"cluster_name": "c", "pod": "p", "container_id": "x"}),
         ({"k8s.cluster.name": "plain-k8s"}, "eks", {"cluster_name": "plain-k8s"}),
         ({"aws.log.group.arns": ["arn:aws:logs:us-east-1:123456789123:log-group:group2:*"]}, "cloudwatch_logs", [{"log_group": "group2", "arn": "arn:aws:logs:us-east-1:123456789123:log-group:group2:*"}]),
@@ -150,9 +201,18 @@ def test_r82_beanstalk_needs_an_instance_id():
     assert "elastic_beanstalk" not in resource_aws_block({"cloud.platform": "aws_elastic_beanstalk"})
 
 
-def test_r86_resource_blocks_on_subsegments_too():
-    doc = translate(resource={"service.name": "s", "host.id": "i-9"})
-    assert doc["type"] == "subsegment" and doc["aws"]["ec2"] == {"instance_id": "i-9"}
+def test_resource_blocks_origin_and_service_on_segments_only():
+    # The Collector repeats them on every subsegment (R86); X-Ray reads them from segments,
+    # and the X-Ray SDKs send them there only.
+    resource = {"service.name": "s", "service.version": "1", "cloud.provider": "aws", "cloud.platform": "aws_ec2", "host.id": "i-9"}
+    segment = translate(resource=resource, kind=SpanKind.SERVER)
+    assert segment["aws"]["ec2"] == {"instance_id": "i-9"} and "xray" in segment["aws"]
+    assert segment["origin"] == "AWS::EC2::Instance" and segment["service"]["version"] == "1"
+    subsegment = translate(resource=resource)
+    assert subsegment["type"] == "subsegment"
+    assert not {"aws", "origin", "service"} & set(subsegment)
+    call = translate(resource=resource, attributes={"rpc.system": "aws-api", "rpc.method": "GetItem"})
+    assert call["aws"] == {"operation": "GetItem"}
 
 
 # --------------------------------------------------------------- origin

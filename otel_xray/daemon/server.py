@@ -14,7 +14,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Protocol, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Protocol, Tuple, cast
 
 from ..translate import Translator
 from .http_api import DaemonHttpServer, HttpRoutes
@@ -118,7 +118,8 @@ class LocalDaemon:
         self._http_started = False
         self._thread: Optional[threading.Thread] = None
         # OTLP over UDP goes to Lambda's endpoint, which places spans under the function's segment.
-        self._translator = Translator(lambda_mode=True)
+        # Paths in stacks are made relative to the sending process's directory there, not this one's.
+        self._translator = Translator(lambda_mode=True, working_directory=None)
 
     @staticmethod
     def _bind(
@@ -269,7 +270,8 @@ class LocalDaemon:
             if reason is not None:
                 return [], reason
             # Shown as X-Ray would turn them into documents: one per span.
-            return [(self._translator.translate(span), len(body), "otlp") for span in spans], None
+            translate = self._translator.translate
+            return [(cast(Dict[str, Any], translate(span)), len(body), "otlp") for span in spans], None
         document, reason, size = parse_body(body)
         if document is None:
             return [], reason

@@ -1,12 +1,13 @@
-"""Attribute values as JSON, and the split of attributes into annotations and metadata.
+"""Annotations and metadata: every rule about annotation keys and values lives here (docs/mapping.md, "Annotations and metadata").
 
-X-Ray indexes ``annotations`` (scalar values under sanitised keys) and stores
-``metadata`` (any JSON, grouped in namespaces) without indexing it. The rules
-follow the Collector's ``makeXRayAttributes`` with two deliberate differences,
-both listed in the README's mapping table: indexed or index-all attributes
-whose values are not scalars go to metadata instead of being dropped, and
-every value is made representable in strict JSON first (see
-:func:`otel_xray.values.json_value`).
+X-Ray indexes ``annotations`` (scalar values under sanitised keys, at most
+:data:`MAX_ANNOTATIONS_PER_TRACE` per trace) and stores ``metadata`` (any JSON,
+grouped in namespaces) without indexing it. The rules follow the Collector's
+``makeXRayAttributes`` with two deliberate differences: indexed or index-all
+attributes whose values are not scalars go to metadata instead of being
+dropped, and every value is made representable in strict JSON first (see
+:func:`otel_xray.values.json_value`). The per-trace budget is applied after
+translation, where the documents of a trace meet.
 """
 
 from __future__ import annotations
@@ -16,25 +17,31 @@ import math
 import re
 from typing import Any, Dict, Iterable, Mapping, Optional, Set, Tuple
 
+from ..document import DEFAULT_NAMESPACE, MAX_ANNOTATIONS_PER_TRACE, AnnotationValue
 from ..values import INT64_MAX, INT64_MIN, clean_str, json_value
 
 __all__ = [
     "annotation_key",
     "annotation_value",
-    "AnnotationSplit",
     "split_attributes",
+    "split_attributes_general",
     "DEFAULT_NAMESPACE",
-    "RESOURCE_PREFIX",
+    "ANNOTATIONS_ATTRIBUTE",
+    "METADATA_PREFIX",
+    "MAX_ANNOTATIONS_PER_TRACE",
+    "MAX_ANNOTATION_KEY_CHARS",
+    "MAX_ANNOTATION_STRING_CHARS",
 ]
 
-DEFAULT_NAMESPACE = "default"
-RESOURCE_PREFIX = "otel.resource."
 ANNOTATIONS_ATTRIBUTE = "aws.xray.annotations"
 METADATA_PREFIX = "aws.xray.metadata."
 
 MAX_ANNOTATION_KEY_CHARS = 500
 MAX_ANNOTATION_STRING_CHARS = 1000
 _ANNOTATION_KEY_INVALID = re.compile(r"[^A-Za-z0-9_.]")
+
+Annotations = Dict[str, AnnotationValue]
+Metadata = Dict[str, Dict[str, Any]]
 
 
 def annotation_key(key: str) -> str:
@@ -65,15 +72,25 @@ def annotation_value(value: Any) -> Any:
     return _NOT_SCALAR
 
 
-class AnnotationSplit:
+def _metadata_value(value: Any) -> Any:
+    """``json_value`` with the common cases inline (this runs for nearly every attribute)."""
+    kind = type(value)
+    if kind is str:
+        return value if value.isascii() else clean_str(value)
+    if kind is bool or (kind is int and INT64_MIN <= value <= INT64_MAX):
+        return value
+    return json_value(value)
+
+
+class _Split:
     """Annotations and metadata being assembled for one document."""
 
     __slots__ = ("annotations", "metadata", "default")
 
-    def __init__(self, default: Optional[Dict[str, Any]] = None) -> None:
-        self.annotations: Dict[str, Any] = {}
-        self.default: Dict[str, Any] = {} if default is None else default
-        self.metadata: Dict[str, Dict[str, Any]] = {}
+    def __init__(self) -> None:
+        self.annotations: Annotations = {}
+        self.default: Dict[str, Any] = {}
+        self.metadata: Metadata = {}
 
     def annotate(self, key: str, value: Any) -> bool:
         """Add an annotation; on a non-scalar value or a key collision, keep it in metadata."""
@@ -87,8 +104,6 @@ class AnnotationSplit:
         return False
 
     def add_metadata(self, key: str, value: Any) -> None:
-        if value is None:
-            return
         if key.startswith(METADATA_PREFIX) and type(value) is str:
             namespace = key[len(METADATA_PREFIX) :]
             try:
@@ -102,10 +117,10 @@ class AnnotationSplit:
                 else:
                     self.metadata.setdefault(clean_str(namespace), {}).update(parsed)
                 return
-        self.default[key] = json_value(value)
+        self.default[key] = _metadata_value(value)
 
-    def build(self) -> Tuple[Optional[Dict[str, Any]], Optional[Dict[str, Dict[str, Any]]]]:
-        metadata: Optional[Dict[str, Dict[str, Any]]] = None
+    def build(self) -> Tuple[Optional[Annotations], Optional[Metadata]]:
+        metadata: Optional[Metadata] = None
         if self.default or self.metadata:
             metadata = {}
             if self.default:
@@ -114,9 +129,7 @@ class AnnotationSplit:
         return (self.annotations or None), metadata
 
 
-def indexed_keys(
-    attributes: Mapping[str, Any], configured: Iterable[str], index_all: bool
-) -> Tuple[Set[str], bool]:
+def _indexed_keys(attributes: Mapping[str, Any], configured: Iterable[str], index_all: bool) -> Tuple[Set[str], bool]:
     """The attribute names to index, and whether ``aws.xray.annotations`` was an array (consumed)."""
     keys: Set[str] = set() if index_all else set(configured)
     listed = attributes.get(ANNOTATIONS_ATTRIBUTE)
@@ -126,17 +139,61 @@ def indexed_keys(
     return keys, False
 
 
+ResourceEntries = Iterable[Tuple[str, Any, Any, bool]]
+
+
+def split_attributes_general(
+    attributes: Mapping[str, Any],
+    consumed: Set[str],
+    configured_indexed: Tuple[str, ...],
+    index_all: bool,
+    resource_entries: Optional[ResourceEntries] = None,
+) -> Tuple[Optional[Annotations], Optional[Metadata]]:
+    """Annotations and metadata for one document, the general way (every rule, every attribute)."""
+    indexed, listed_consumed = _indexed_keys(attributes, configured_indexed, index_all)
+    split = _Split()
+
+    # Attributes mapped to fields are annotated as well when named explicitly
+    # in the configuration (the Collector's addSpecialAttributes).
+    for key in configured_indexed:
+        if key in consumed and key in attributes:
+            split.annotate(key, attributes[key])
+
+    if resource_entries is not None:
+        for key, raw, safe, kept in resource_entries:
+            if key in indexed:
+                split.annotate(key, raw)
+            elif not kept:
+                continue
+            elif index_all:
+                split.annotate(key, raw)
+            else:
+                split.default[key] = safe  # converted once per resource
+
+    for key, value in attributes.items():
+        if key in consumed or value is None:
+            continue
+        if listed_consumed and key == ANNOTATIONS_ATTRIBUTE:
+            continue
+        if index_all or key in indexed:
+            split.annotate(key, value)
+        else:
+            split.add_metadata(key, value)
+    return split.build()
+
+
 def _metadata_only(
     attributes: Mapping[str, Any], consumed: Set[str], resource_metadata: Optional[Dict[str, Any]]
 ) -> Optional[Dict[str, Any]]:
-    """The common case, nothing indexed: everything left goes to ``default``.
+    """The common case, nothing indexed: every attribute left goes to ``default``, as ``add_metadata`` puts it.
 
-    Returns ``None`` when an ``aws.xray.metadata.*`` attribute needs the general path.
+    Returns ``None`` when an ``aws.xray.metadata.*`` attribute needs the general way.
     """
     default = dict(resource_metadata) if resource_metadata else {}
     for key, value in attributes.items():
         if value is None or key in consumed:
             continue
+        # _metadata_value, inline: this runs for nearly every attribute of every span.
         kind = type(value)
         if kind is str:
             if key.startswith(METADATA_PREFIX):
@@ -154,43 +211,19 @@ def split_attributes(
     consumed: Set[str],
     configured_indexed: Tuple[str, ...],
     index_all: bool,
-    resource_entries: Optional[Iterable[Tuple[str, Any, Any]]] = None,
+    resource_entries: Optional[ResourceEntries] = None,
     resource_metadata: Optional[Dict[str, Any]] = None,
-) -> Tuple[Optional[Dict[str, Any]], Optional[Dict[str, Dict[str, Any]]]]:
+) -> Tuple[Optional[Annotations], Optional[Metadata]]:
     """Annotations and metadata for one document.
 
     ``consumed`` holds the attributes already mapped to document fields;
-    ``resource_entries`` the ``(otel.resource.<key>, raw, JSON-safe)``
-    triples of the resource, and ``resource_metadata`` the same as a dict
-    (segments only).
+    ``resource_entries`` the ``(otel.resource.<key>, raw, JSON-safe, kept)``
+    entries of the resource, and ``resource_metadata`` the kept ones as a
+    dict (segments only). Nothing indexed is the common case and takes a
+    short way with the same result as :func:`split_attributes_general`.
     """
     if not index_all and not configured_indexed and ANNOTATIONS_ATTRIBUTE not in attributes:
         fast = _metadata_only(attributes, consumed, resource_metadata)
         if fast is not None:
             return None, ({DEFAULT_NAMESPACE: fast} if fast else None)
-    indexed, listed_consumed = indexed_keys(attributes, configured_indexed, index_all)
-    split = AnnotationSplit()
-
-    # Attributes mapped to fields are annotated as well when named explicitly
-    # in the configuration (the Collector's addSpecialAttributes).
-    for key in configured_indexed:
-        if key in consumed and key in attributes:
-            split.annotate(key, attributes[key])
-
-    if resource_entries is not None:
-        for key, raw, safe in resource_entries:
-            if index_all or key in indexed:
-                split.annotate(key, raw)
-            else:
-                split.default[key] = safe  # converted once per resource
-
-    for key, value in attributes.items():
-        if key in consumed or value is None:
-            continue
-        if listed_consumed and key == ANNOTATIONS_ATTRIBUTE:
-            continue
-        if index_all or key in indexed:
-            split.annotate(key, value)
-        else:
-            split.add_metadata(key, value)
-    return split.build()
+    return split_attributes_general(attributes, consumed, configured_indexed, index_all, resource_entries)

@@ -1,47 +1,53 @@
-"""The ``aws`` block: per-call fields from the span (R73-R79) and resource blocks (R71, R72, R80-R86).
+"""The ``aws`` block: per-call fields from the span, and the resource's blocks (docs/mapping.md, "aws").
 
 The resource part depends only on the resource and is built once per
-resource (see ``resource.py``); the per-span part is added on a copy.
-Difference from the reference: resource blocks omit missing members where
-the Collector writes ``null`` (the published schema types them as strings, so
-``null`` fails it).
+resource (see ``resource.py``); it goes on segments only. The per-call part
+comes from one table, :data:`CALL_FIELDS`: each field from the first of its
+attribute keys that holds a value, the current semantic-convention names
+read as well as the old ones (``cloud.region``, which the botocore
+instrumentation sets on its spans, fills ``region``). Differences from the
+Collector: resource blocks omit missing members where the Collector writes
+``null`` (the published schema types them as strings, so ``null`` fails it),
+and every key that fills a field is consumed.
 """
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Mapping, Optional, Set
+from typing import Any, Dict, List, Mapping, Optional, Set, Tuple
 
+from ..document import Aws, XRaySdk
 from ..values import clean_str
+from ._attr import text
 
-__all__ = ["resource_aws_block", "add_span_aws_fields", "SPAN_AWS_KEYS"]
+__all__ = ["resource_aws_block", "add_call_fields", "add_call_fields_general", "CALL_FIELDS", "CALL_KEYS"]
 
-# Keys that become aws fields and leave metadata (R90).
-SPAN_AWS_KEYS = (
-    "rpc.method", "aws.operation", "aws.account_id", "aws.region", "aws.request_id",
-    "aws.requestId", "aws.queue_url", "aws.queue.url", "aws.table_name", "aws.table.name",
+# The one table of this chain: aws field -> attribute keys, first non-empty string wins.
+CALL_FIELDS: Tuple[Tuple[str, Tuple[str, ...]], ...] = (
+    ("account_id", ("aws.account_id",)),
+    ("operation", ("aws.operation", "rpc.method")),
+    ("region", ("aws.region", "cloud.region")),
+    ("request_id", ("aws.request_id", "aws.requestId")),
+    ("id_2", ("aws.extended_request_id",)),
+    # messaging.url wins over the queue URL attributes, as in the Collector.
+    ("queue_url", ("messaging.url", "aws.queue_url", "aws.queue.url", "aws.sqs.queue.url")),
+    ("table_name", ("aws.table_name", "aws.table.name")),
+    ("topic_arn", ("aws.sns.topic.arn",)),
+    # As the X-Ray SDKs record S3 calls.
+    ("bucket_name", ("aws.s3.bucket",)),
+    ("key", ("aws.s3.key",)),
 )
-
-
-_TRIGGER_KEYS = frozenset(SPAN_AWS_KEYS) | {"messaging.url", "aws.dynamodb.table_names", "aws.s3.bucket", "aws.s3.key"}
-
-
-def _text(attributes: Mapping[str, Any], key: str) -> str:
-    value = attributes.get(key)
-    return clean_str(value) if type(value) is str else ""
-
-
-def _present(block: Dict[str, Any], key: str, value: Any) -> None:
-    if value not in ("", None):
-        block[key] = value
+_TABLE_NAMES = "aws.dynamodb.table_names"
+# Derived from the table: a span with none of these keys is not an AWS call and consumes nothing.
+CALL_KEYS = frozenset(key for _, keys in CALL_FIELDS for key in keys) | {_TABLE_NAMES}
 
 
 def _sdk_name(resource: Mapping[str, Any]) -> str:
-    name = _text(resource, "telemetry.sdk.name")
-    language = _text(resource, "telemetry.sdk.language")
+    name = text(resource, "telemetry.sdk.name")
+    language = text(resource, "telemetry.sdk.language")
     return f"{name} for {language}" if name and language else name
 
 
-def _log_groups(resource: Mapping[str, Any]) -> List[Dict[str, str]]:
+def _log_groups(resource: Mapping[str, Any], used: Set[str]) -> List[Dict[str, str]]:
     def entries(value: Any) -> List[str]:
         if type(value) is str:
             return [item for item in value.split("&") if item]
@@ -51,12 +57,16 @@ def _log_groups(resource: Mapping[str, Any]) -> List[Dict[str, str]]:
 
     arns = entries(resource.get("aws.log.group.arns"))
     if arns:
+        used.add("aws.log.group.arns")
         groups = []
         for arn in arns:
             parts = arn.split(":")
-            groups.append({"log_group": parts[6] if len(parts) > 6 else "", "arn": arn})
+            groups.append({"log_group": clean_str(parts[6] if len(parts) > 6 else ""), "arn": clean_str(arn)})
         return groups
-    return [{"log_group": name} for name in entries(resource.get("aws.log.group.names"))]
+    names = entries(resource.get("aws.log.group.names"))
+    if names:
+        used.add("aws.log.group.names")
+    return [{"log_group": clean_str(name)} for name in names]
 
 
 # block member -> resource attribute
@@ -80,85 +90,97 @@ _BEANSTALK_FIELDS = {"environment_name": "service.namespace", "version_label": "
 _EKS_FIELDS = {"cluster_name": "k8s.cluster.name", "pod": "k8s.pod.name", "container_id": "container.id"}
 
 
-def _fields(resource: Mapping[str, Any], fields: Mapping[str, str]) -> Dict[str, Any]:
-    """The members whose attributes are present (the reference writes null for the others)."""
-    block: Dict[str, Any] = {}
+def _fields(resource: Mapping[str, Any], fields: Mapping[str, str], used: Set[str]) -> Dict[str, str]:
+    """The members whose attributes are present (the Collector writes null for the others)."""
+    block: Dict[str, str] = {}
     for member, key in fields.items():
-        _present(block, member, _text(resource, key))
+        value = text(resource, key)
+        if value:
+            block[member] = clean_str(value)
+            used.add(key)
     return block
 
 
-def resource_aws_block(resource: Mapping[str, Any]) -> Optional[Dict[str, Any]]:
-    """The resource-derived part of ``aws``, or ``None`` when ``cloud.provider`` is not AWS."""
+def resource_aws_block(resource: Mapping[str, Any], used: Optional[Set[str]] = None) -> Optional[Aws]:
+    """The resource-derived part of ``aws``, or ``None`` when ``cloud.provider`` is not AWS.
+
+    ``used`` receives the resource keys whose values the block carries.
+    """
+    used = set() if used is None else used
     provider = resource.get("cloud.provider")
     if provider is not None and provider != "aws":
         return None
     platform = resource.get("cloud.platform")
-    block: Dict[str, Any] = {}
-    _present(block, "account_id", _text(resource, "cloud.account.id"))
+    block: Aws = {}
+    account = text(resource, "cloud.account.id")
+    if account:
+        block["account_id"] = clean_str(account)
+        used.add("cloud.account.id")
 
-    host_id = _text(resource, "host.id")
-    if platform == "aws_ec2" or host_id:
-        block["ec2"] = _fields(resource, _EC2_FIELDS)
+    if platform == "aws_ec2" or text(resource, "host.id"):
+        block["ec2"] = _fields(resource, _EC2_FIELDS, used)
     if platform == "aws_ecs":
-        block["ecs"] = _fields(resource, _ECS_FIELDS)
+        block["ecs"] = _fields(resource, _ECS_FIELDS, used)
     instance_id = resource.get("service.instance.id")
     if platform == "aws_elastic_beanstalk" and instance_id not in (None, ""):
-        beanstalk = _fields(resource, _BEANSTALK_FIELDS)
-        # opentelemetry-sdk-extension-aws passes the environment file's number through as an int.
+        beanstalk: Dict[str, Any] = dict(_fields(resource, _BEANSTALK_FIELDS, used))
         if type(instance_id) is int:
+            # opentelemetry-sdk-extension-aws passes the environment file's number through as an int.
             beanstalk["deployment_id"] = instance_id
         else:
-            text = _text(resource, "service.instance.id")
-            beanstalk["deployment_id"] = int(text) if text.isdigit() else 0
+            number = text(resource, "service.instance.id")
+            beanstalk["deployment_id"] = int(number) if number.isascii() and number.isdigit() else 0
+        used.add("service.instance.id")
         block["elastic_beanstalk"] = beanstalk
-    if platform == "aws_eks" or _text(resource, "k8s.cluster.name"):
-        block["eks"] = _fields(resource, _EKS_FIELDS)
+    if platform == "aws_eks" or text(resource, "k8s.cluster.name"):
+        block["eks"] = _fields(resource, _EKS_FIELDS, used)
 
-    groups = _log_groups(resource)
+    groups = _log_groups(resource, used)
     if groups:
         block["cloudwatch_logs"] = groups
 
-    xray: Dict[str, Any] = {}
-    _present(xray, "sdk", _sdk_name(resource))
-    _present(xray, "sdk_version", _text(resource, "telemetry.sdk.version"))
-    xray["auto_instrumentation"] = bool(
-        _text(resource, "telemetry.auto.version") or _text(resource, "telemetry.distro.version")
-    )
+    xray: XRaySdk = {}
+    sdk = _sdk_name(resource)
+    if sdk:
+        xray["sdk"] = clean_str(sdk)
+        used.update(("telemetry.sdk.name", "telemetry.sdk.language"))
+    version = text(resource, "telemetry.sdk.version")
+    if version:
+        xray["sdk_version"] = clean_str(version)
+        used.add("telemetry.sdk.version")
+    for key in ("telemetry.auto.version", "telemetry.distro.version"):
+        if text(resource, key):
+            used.add(key)
+    xray["auto_instrumentation"] = bool(text(resource, "telemetry.auto.version") or text(resource, "telemetry.distro.version"))
     block["xray"] = xray
     return block
 
 
-def add_span_aws_fields(block: Dict[str, Any], attributes: Mapping[str, Any], consumed: Set[str]) -> None:
-    """Add the per-call fields of an AWS SDK span to ``block`` (a copy of the resource block)."""
-    if _TRIGGER_KEYS.isdisjoint(attributes):
+def add_call_fields(block: Aws, attributes: Mapping[str, Any], consumed: Set[str]) -> None:
+    """Add the per-call fields of an AWS SDK span to ``block``; every key of :data:`CALL_KEYS` present is consumed."""
+    if CALL_KEYS.isdisjoint(attributes):
         return  # the common case: not an AWS call
-    consumed.update(key for key in SPAN_AWS_KEYS if key in attributes)
-    get = attributes.get
+    add_call_fields_general(block, attributes, consumed)
 
-    account = get("aws.account_id")
-    if type(account) is str and account:
-        block["account_id"] = clean_str(account)
-    _present(block, "operation", _text(attributes, "aws.operation") or _text(attributes, "rpc.method"))
-    _present(block, "region", _text(attributes, "aws.region"))
-    _present(block, "request_id", _text(attributes, "aws.request_id") or _text(attributes, "aws.requestId"))
-    _present(
-        block,
-        "queue_url",
-        _text(attributes, "messaging.url") or _text(attributes, "aws.queue_url") or _text(attributes, "aws.queue.url"),
-    )
-    table = _text(attributes, "aws.table_name") or _text(attributes, "aws.table.name")
-    tables = get("aws.dynamodb.table_names")
+
+def add_call_fields_general(block: Aws, attributes: Mapping[str, Any], consumed: Set[str]) -> None:
+    """:func:`add_call_fields` without the short way (the tests compare the two)."""
+    consumed.update(key for key in CALL_KEYS if key in attributes)
+    fields: Dict[str, Any] = block  # type: ignore[assignment]  # members come from the table
+    get = attributes.get
+    for field, keys in CALL_FIELDS:
+        for key in keys:  # the first non-empty string wins
+            value = get(key)
+            if type(value) is str and value:
+                fields[field] = value if value.isascii() else clean_str(value)
+                break
+    tables = attributes.get(_TABLE_NAMES)
     if isinstance(tables, (list, tuple)):
         names = [clean_str(t) for t in tables if type(t) is str]
         if len(names) == 1:
-            table = names[0]
+            block["table_name"] = names[0]
         elif len(names) > 1:
             block["table_names"] = names
-            table = ""
+            block.pop("table_name", None)
     elif type(tables) is str and tables:
-        table = clean_str(tables)
-    _present(block, "table_name", table)
-    # Beyond the reference: S3 fields as the X-Ray SDKs record them (also kept in metadata).
-    _present(block, "bucket_name", _text(attributes, "aws.s3.bucket"))
-    _present(block, "key", _text(attributes, "aws.s3.key"))
+        block["table_name"] = clean_str(tables)

@@ -1,85 +1,112 @@
-"""``error``/``fault``/``throttle`` and ``cause`` (R34-R41).
+"""``cause``: exceptions from exception events, else from an ERROR status (docs/mapping.md, "cause").
 
-HTTP status decides the flags when it is 4xx or 5xx, whatever the span
-status; otherwise ``fault`` is the span's ERROR status. ``cause`` comes from
-exception events whenever there are any (even on a successful span), else
-from the status description of an ERROR span.
+``cause`` comes from exception events whenever there are any (even on a
+successful span), else from the status description of an ERROR span.
+
+Python stacks are shown as aws-xray-sdk shows them: OpenTelemetry's own frames
+(``use_span``, ``start_as_current_span``, instrumentation wrappers) are left
+out, paths under the working directory are made relative to it and the
+directory is given once as ``cause.working_directory``, and paths inside an
+installed package (``site-packages/``) start at the package.
 """
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Set, Tuple
+from typing import Any, List, Mapping, NamedTuple, Optional, Sequence, Set, Tuple
 
 from opentelemetry.trace import StatusCode
 
+from ..document import Cause, EventLike, ExceptionRecord, StackFrame
 from ..ids import new_segment_id
 from ..values import clean_str
-from .http import status_code
+from ._attr import text
+from .caches import BoundedCache
 from .stacktrace import parse_stacktrace
 
-__all__ = ["error_flags", "make_cause"]
+__all__ = ["make_cause", "ParsedChain", "StackCache", "new_stack_cache", "EXCEPTION_EVENT"]
 
 EXCEPTION_EVENT = "exception"
 AWS_HTTP_FAILURE_EVENT = "HTTP request failure"
 
+# Parsed stack traces, per translator: stack traces up to 64 KiB are remembered, in 2 MiB.
+STACK_CACHE_BYTES = 2 * 1024 * 1024
+STACK_CACHE_KEY_CHARS = 64 * 1024
 
-def error_flags(attributes: Mapping[str, Any], status: StatusCode) -> Tuple[bool, bool, bool]:
-    """``(error, fault, throttle)`` from the HTTP status code and the span status (R35, R36)."""
-    code = attributes.get("http.status_code")
-    if code is None:
-        code = attributes.get("http.response.status_code")
-    code = status_code(code) if code is not None else None
-    if code is not None and 400 <= code <= 499:
-        return True, False, code == 429
-    if code is not None and 500 <= code <= 599:
-        return False, True, False
-    return False, status is StatusCode.ERROR, False
+_PACKAGE_DIRS = ("/site-packages/", "/dist-packages/", "\\site-packages\\", "\\dist-packages\\")
+_OTEL_DIRS = ("/opentelemetry/", "\\opentelemetry\\")
 
 
-def _text(attributes: Mapping[str, Any], key: str) -> str:
-    value = attributes.get(key)
-    if value is None:
-        return ""
-    return clean_str(value if type(value) is str else str(value))
+class ParsedChain(NamedTuple):
+    """A parsed stack trace: ``(type, message, frames)`` per exception, and whether a path was made relative."""
+
+    exceptions: List[Tuple[str, str, List[StackFrame]]]
+    relative: bool
 
 
-# Exceptions recorded by instrumented code repeat (the same error from the same
-# place gives the same text), so parsed stack traces are cached, bounded. The
-# cached frame lists are shared between documents and never modified.
-_PARSED: Dict[Tuple[Optional[str], str, str, str], List[Tuple[str, str, List[Dict[str, Any]]]]] = {}
-_PARSED_SIZE = 256
+StackCache = BoundedCache[Tuple[Optional[str], str, str, str], ParsedChain]
 
 
-def _parsed_chain(language: Optional[str], stacktrace: str, kind: str, message: str) -> List[Tuple[str, str, List[Dict[str, Any]]]]:
+def new_stack_cache(max_bytes: int = STACK_CACHE_BYTES) -> StackCache:
+    return BoundedCache(max_bytes, STACK_CACHE_KEY_CHARS)
+
+
+def _is_opentelemetry_frame(path: str) -> bool:
+    return path.startswith("opentelemetry/") or any(part in path for part in _OTEL_DIRS)
+
+
+def _python_path(path: str, working_directory: Optional[str]) -> Tuple[str, bool]:
+    """The path as shown, and whether it was made relative to the working directory."""
+    for marker in _PACKAGE_DIRS:
+        index = path.rfind(marker)
+        if index >= 0:
+            return path[index + len(marker) :], False
+    if working_directory and path.startswith(working_directory):
+        rest = path[len(working_directory) :]
+        if rest[:1] in ("/", "\\") and len(rest) > 1:
+            return rest[1:], True
+    return path, False
+
+
+def _parse(language: Optional[str], stacktrace: str, kind: str, message: str, working_directory: Optional[str]) -> ParsedChain:
+    relative = False
+    exceptions: List[Tuple[str, str, List[StackFrame]]] = []
+    for parsed_kind, parsed_message, frames in parse_stacktrace(language, stacktrace, kind, message):
+        stack: List[StackFrame] = []
+        for frame in frames:
+            path = frame["path"]
+            if language == "python":
+                if _is_opentelemetry_frame(path):
+                    continue
+                path, made_relative = _python_path(path, working_directory)
+                relative = relative or made_relative
+            stack.append({"path": clean_str(path), "line": frame["line"], "label": clean_str(frame["label"])})
+        exceptions.append((clean_str(parsed_kind), clean_str(parsed_message), stack))
+    return ParsedChain(exceptions, relative)
+
+
+def _parsed_chain(
+    cache: Optional[StackCache], language: Optional[str], attributes: Mapping[str, Any], working_directory: Optional[str]
+) -> ParsedChain:
+    stacktrace = text(attributes, "exception.stacktrace")
+    kind = text(attributes, "exception.type")
+    message = text(attributes, "exception.message")
+    if cache is None:
+        return _parse(language, stacktrace, kind, message, working_directory)
     key = (language, stacktrace, kind, message)
-    parsed = _PARSED.get(key)
+    parsed = cache.get(key)
     if parsed is None:
-        parsed = [
-            (
-                parsed_kind,
-                parsed_message,
-                [{"path": clean_str(str(f["path"])), "line": f["line"], "label": clean_str(str(f["label"]))} for f in frames],
-            )
-            for parsed_kind, parsed_message, frames in parse_stacktrace(language, stacktrace, kind, message)
-        ]
-        if len(_PARSED) >= _PARSED_SIZE:
-            _PARSED.clear()
-        _PARSED[key] = parsed
+        parsed = _parse(language, stacktrace, kind, message, working_directory)
+        size = len(stacktrace) + len(kind) + len(message)
+        # The frames hold the text again, in small dicts: about twice the text, plus a dict per frame.
+        cache.put(key, parsed, size, 2 * size + 250 * sum(len(frames) for _, _, frames in parsed.exceptions))
     return parsed
 
 
-def _exception_chain(
-    language: Optional[str], attributes: Mapping[str, Any], remote: bool
-) -> List[Dict[str, Any]]:
-    parsed = _parsed_chain(
-        language,
-        _text(attributes, "exception.stacktrace"),
-        _text(attributes, "exception.type"),
-        _text(attributes, "exception.message"),
-    )
-    chain: List[Dict[str, Any]] = []
-    for kind, message, stack in parsed:
-        exception: Dict[str, Any] = {"id": new_segment_id(), "type": kind, "message": message, "remote": remote}
+def _exception_chain(parsed: ParsedChain, remote: bool) -> List[ExceptionRecord]:
+    # The cached frame lists are shared between documents and never modified.
+    chain: List[ExceptionRecord] = []
+    for kind, message, stack in parsed.exceptions:
+        exception: ExceptionRecord = {"id": new_segment_id(), "type": kind, "message": message, "remote": remote}
         if stack:
             exception["stack"] = stack
         if chain:
@@ -88,53 +115,61 @@ def _exception_chain(
     return chain
 
 
-def _aws_http_failure(event: Any, remote: bool) -> Optional[Dict[str, Any]]:
+def _aws_http_failure(event: EventLike) -> Optional[ExceptionRecord]:
     attributes = event.attributes or {}
     code = attributes.get("http.response.status_code")
-    text = attributes.get("aws.http.error_message")
-    if code is None or text is None:
+    message = attributes.get("aws.http.error_message")
+    if code is None or message is None:
         return None
     seconds = event.timestamp / 1e9 if event.timestamp else 0.0
     return {
         "id": new_segment_id(),
         "type": "aws.http.error.event",
-        "message": clean_str(f"{code}@{seconds:.6f}@{text}"),
+        "message": clean_str(f"{code}@{seconds:.6f}@{message}"),
         "remote": True,
     }
 
 
 def make_cause(
-    events: Sequence[Any],
+    events: Sequence[EventLike],
     attributes: Mapping[str, Any],
     status: StatusCode,
     description: Optional[str],
     language: Optional[str],
     remote: bool,
     consumed: Set[str],
-) -> Optional[Dict[str, Any]]:
+    stack_cache: Optional[StackCache] = None,
+    working_directory: Optional[str] = None,
+) -> Optional[Cause]:
     """The ``cause`` object, or ``None``. ``remote`` is true for CLIENT and PRODUCER spans."""
     if not events and status is not StatusCode.ERROR:
         return None
     is_aws_sdk = attributes.get("rpc.system") == "aws-api"
-    exceptions: List[Dict[str, Any]] = []
+    exceptions: List[ExceptionRecord] = []
     found_event = False
+    relative = False
     for event in events:
         name = event.name
         if name == EXCEPTION_EVENT:
             found_event = True
-            exceptions.extend(_exception_chain(language, event.attributes or {}, remote))
+            parsed = _parsed_chain(stack_cache, language, event.attributes or {}, working_directory)
+            relative = relative or parsed.relative
+            exceptions.extend(_exception_chain(parsed, remote))
         elif name == AWS_HTTP_FAILURE_EVENT and is_aws_sdk:
             found_event = True
-            failure = _aws_http_failure(event, remote)
+            failure = _aws_http_failure(event)
             if failure is not None:
                 exceptions.append(failure)
     if found_event:
-        return {"exceptions": exceptions}
+        cause: Cause = {"exceptions": exceptions}
+        if relative and working_directory:
+            cause["working_directory"] = clean_str(working_directory)
+        return cause
     if status is not StatusCode.ERROR:
         return None
     if "http.status_text" in attributes:
         consumed.add("http.status_text")
-    message = description or _text(attributes, "http.status_text")
+    message = description or text(attributes, "http.status_text")
     if not message:
         return None
     return {"exceptions": [{"id": new_segment_id(), "type": "", "message": clean_str(message)}]}

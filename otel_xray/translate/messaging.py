@@ -2,26 +2,20 @@
 
 The Collector's translator has no messaging block; what it takes from
 messaging attributes is the queue URL (``messaging.url``, see ``aws.py``) and
-the HTTP ``content_length`` from RECEIVED message events (R60). Naming a
-producer after its destination is an extension, listed in the README.
+the HTTP ``content_length`` from RECEIVED message events. Naming a producer
+after its destination is an extension (docs/mapping.md, "name").
 """
 
 from __future__ import annotations
 
 from typing import Any, Mapping, Optional, Sequence
 
-__all__ = ["destination_name", "received_payload_size"]
+from ..document import EventLike
 
-_DESTINATION_KEYS = ("messaging.destination.name", "messaging.destination")
+__all__ = ["received_payload_size", "DESTINATION_KEYS"]
 
-
-def destination_name(attributes: Mapping[str, Any]) -> str:
-    """The queue or topic a message is sent to, or ``""``."""
-    for key in _DESTINATION_KEYS:
-        value = attributes.get(key)
-        if type(value) is str and value:
-            return value
-    return ""
+# The queue or topic a message is sent to, new convention first (they name PRODUCER spans).
+DESTINATION_KEYS = ("messaging.destination.name", "messaging.destination")
 
 
 def _payload_size(attributes: Mapping[str, Any]) -> Optional[int]:
@@ -32,7 +26,7 @@ def _payload_size(attributes: Mapping[str, Any]) -> Optional[int]:
     return None
 
 
-def received_payload_size(attributes: Mapping[str, Any], events: Sequence[Any]) -> Optional[int]:
+def received_payload_size(attributes: Mapping[str, Any], events: Sequence[EventLike]) -> Optional[int]:
     """Payload size of a RECEIVED message, from the span's attributes, else from its events."""
     size = _payload_size(attributes)
     if size is not None:

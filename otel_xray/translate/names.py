@@ -1,4 +1,9 @@
-"""Segment names: which attribute names a document, and making any name acceptable to X-Ray.
+"""Document names and namespaces: which attribute names a document, and making any name acceptable to X-Ray.
+
+The naming chain is one table, :data:`NAME_CHAIN` (docs/mapping.md, "name"):
+the first rule that applies to the span's kind and yields a name wins.
+:data:`NAMING_KEYS`, the keys whose absence lets a span skip the chain, is
+derived from it.
 
 X-Ray accepts names of 1 to 200 characters made of Unicode letters, numbers
 and spaces plus ``_ . : / % & # = + - @``; any other character makes the
@@ -11,14 +16,27 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from typing import Any, Dict, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, FrozenSet, Mapping, NamedTuple, Optional, Tuple
 from urllib.parse import urlsplit
 
 from opentelemetry.trace import SpanKind
 
-from .messaging import destination_name
+from ._attr import text
+from .caches import BoundedCache
+from .messaging import DESTINATION_KEYS
+from .sql import DATABASE_KEYS, DATABASE_NAME_KEYS, database_name
 
-__all__ = ["MAX_NAME_CHARS", "FALLBACK_NAME", "sanitize_name", "document_name"]
+__all__ = [
+    "MAX_NAME_CHARS",
+    "FALLBACK_NAME",
+    "sanitize_name",
+    "NameSanitizer",
+    "document_name",
+    "NameRule",
+    "NAME_CHAIN",
+    "NAMING_KEYS",
+    "chain_name",
+]
 
 MAX_NAME_CHARS = 200
 FALLBACK_NAME = "span"
@@ -26,38 +44,42 @@ _ASCII_INVALID = re.compile(r"[^A-Za-z0-9 _.:/%&#=+\-@]")
 _ALLOWED_SYMBOLS = frozenset("_.:/%&#=+-@")
 _ALLOWED_CATEGORIES = frozenset(("Lu", "Ll", "Lt", "Lm", "Lo", "Nd", "Nl", "No", "Zs", "Zl", "Zp"))
 
+# Sanitised names per translator: names up to 1,000 characters are remembered, in 512 KiB.
+NAME_CACHE_BYTES = 512 * 1024
+NAME_CACHE_KEY_CHARS = 1000
+
 
 def _allowed(ch: str) -> bool:
     # The published schema's name pattern lists Basic Multilingual Plane ranges only.
     return ch in _ALLOWED_SYMBOLS or (ord(ch) <= 0xFFFF and unicodedata.category(ch) in _ALLOWED_CATEGORIES)
 
 
-# Span and service names repeat endlessly (instrumentations name spans by
-# route or operation), so sanitised names are cached; the cache is bounded.
-_CACHE: Dict[str, str] = {}
-_CACHE_SIZE = 4096
-
-
 def sanitize_name(name: Any) -> str:
     """Return ``name`` restricted to X-Ray's characters and length, or ``""`` if nothing is left."""
     if type(name) is not str:
         name = "" if name is None else str(name)
-    cached = _CACHE.get(name)
-    if cached is not None:
-        return cached
-    if len(_CACHE) >= _CACHE_SIZE:
-        _CACHE.clear()
-    result = _CACHE[name] = _sanitize(name)
-    return result
-
-
-def _sanitize(name: str) -> str:
     if name.isascii():
         cleaned = _ASCII_INVALID.sub("", name)
     else:
         # Compose first so that "e" + combining accent survives as "é".
         cleaned = "".join(ch for ch in unicodedata.normalize("NFC", name) if _allowed(ch))
     return cleaned[:MAX_NAME_CHARS].strip()
+
+
+class NameSanitizer:
+    """:func:`sanitize_name` with a cache of its own: span and service names repeat endlessly."""
+
+    __slots__ = ("cache",)
+
+    def __init__(self, max_bytes: int = NAME_CACHE_BYTES) -> None:
+        self.cache: BoundedCache[str, str] = BoundedCache(max_bytes, NAME_CACHE_KEY_CHARS)
+
+    def __call__(self, name: str) -> str:
+        cached = self.cache.get(name)
+        if cached is None:
+            cached = sanitize_name(name)
+            self.cache.put(name, cached, len(name), len(cached))
+        return cached
 
 
 def _host_of(url: Any) -> str:
@@ -69,25 +91,29 @@ def _host_of(url: Any) -> str:
         return ""
 
 
-def _text(attributes: Mapping[str, Any], key: str) -> str:
-    value = attributes.get(key)
-    return value if type(value) is str else ""
+# ------------------------------------------------------------------ the chain
+Picker = Callable[[Mapping[str, Any], str], str]  # (attributes, service name) -> name or ""
 
 
-def _database_name(attributes: Mapping[str, Any]) -> str:
-    name = _text(attributes, "db.name") or _text(attributes, "db.namespace")
-    if not name:
-        return ""
-    connection = _text(attributes, "db.connection_string")
-    if connection:
-        host = _host_of(connection[5:] if connection.startswith("jdbc:") else connection)
-        if host:
-            return f"{name}@{host}"
-    return name
+class NameRule(NamedTuple):
+    kinds: FrozenSet[SpanKind]  # the span kinds the rule applies to
+    reads: Tuple[str, ...]  # every attribute key the rule looks at
+    pick: Optional[Picker] = None  # None: the first non-empty string among ``reads``
+    namespace: Optional[str] = None  # the namespace a name from this rule implies
+    # For a ``pick``: it yields nothing unless one of these keys is present (None: it may always).
+    needs: Optional[FrozenSet[str]] = None
 
 
-def _trim_aws_prefix(name: str, attributes: Mapping[str, Any]) -> str:
-    if attributes.get("rpc.system") == "aws-api":
+_ALL = frozenset(SpanKind)
+_SERVER = frozenset((SpanKind.SERVER,))
+_NOT_SERVER = _ALL - _SERVER
+_DEPENDENCY = frozenset((SpanKind.CLIENT, SpanKind.PRODUCER, SpanKind.CONSUMER))
+_OUTGOING = frozenset((SpanKind.CLIENT, SpanKind.PRODUCER))
+
+
+def _remote_service(attributes: Mapping[str, Any], _: str) -> str:
+    name = text(attributes, "aws.remote.service")
+    if name and attributes.get("rpc.system") == "aws-api":
         if name.startswith("AWS.SDK."):
             return name[len("AWS.SDK.") :]
         if name.startswith("AWS::"):
@@ -95,68 +121,104 @@ def _trim_aws_prefix(name: str, attributes: Mapping[str, Any]) -> str:
     return name
 
 
-_DEPENDENCY_KINDS = (SpanKind.CLIENT, SpanKind.PRODUCER, SpanKind.CONSUMER)
-_LAST_NAMING_KEYS = ("rpc.service", "http.host", "net.peer.name")
-# Every attribute that can name a span or set its namespace.
-_NAMING_KEYS = frozenset(
-    (
-        "aws.local.service", "aws.remote.service", "peer.service", "aws.service", "db.name", "db.namespace",
-        "rpc.service", "rpc.system", "http.host", "net.peer.name", "messaging.destination.name",
-        "messaging.destination", "server.address", "url.full", "http.url",
-    )
+_URL_KEYS = ("url.full", "http.url")
+
+
+def _url_host(attributes: Mapping[str, Any], _: str) -> str:
+    for key in _URL_KEYS:
+        host = _host_of(attributes.get(key))
+        if host:
+            return host
+    return ""
+
+
+NAME_CHAIN: Tuple[NameRule, ...] = (
+    NameRule(_SERVER, ("aws.local.service",)),
+    NameRule(_DEPENDENCY, ("aws.remote.service", "rpc.system"), _remote_service, needs=frozenset(("aws.remote.service",))),
+    NameRule(_ALL, ("peer.service",)),
+    NameRule(_ALL, ("aws.service",), namespace="aws"),
+    # Databases by name (with host), else by system: never by statement or span name.
+    NameRule(
+        _NOT_SERVER,
+        DATABASE_NAME_KEYS,
+        lambda attributes, _: database_name(attributes),
+        needs=frozenset(DATABASE_KEYS),
+    ),
+    NameRule(_SERVER, (), lambda _, service_name: service_name),
+    NameRule(_ALL, ("rpc.service", "http.host", "net.peer.name")),
+    # Beyond the Collector: the newer conventions name the remote side of outgoing calls too.
+    NameRule(_OUTGOING, DESTINATION_KEYS + ("server.address",)),
+    NameRule(_OUTGOING, _URL_KEYS, _url_host, needs=frozenset(_URL_KEYS)),
 )
 
+# Derived from the chain: a span with none of these keys is named by the rules that read no attribute.
+NAMING_KEYS = frozenset(key for rule in NAME_CHAIN for key in rule.reads)
+# Per kind (by identity: an enum's hash is a Python call), the rules as plain tuples the loop unpacks cheaply.
+_Step = Tuple[Tuple[str, ...], Optional[Picker], Optional[str], Optional[FrozenSet[str]]]
+_CHAIN_BY_KIND: Dict[int, Tuple[_Step, ...]] = {
+    id(kind): tuple((rule.reads, rule.pick, rule.namespace, rule.needs) for rule in NAME_CHAIN if kind in rule.kinds)
+    for kind in SpanKind
+}
+_SHORT_CHAIN_BY_KIND: Dict[int, Tuple[_Step, ...]] = {
+    key: tuple(step for step in steps if not step[0]) for key, steps in _CHAIN_BY_KIND.items()
+}
 
-def document_name(
-    span_name: str, kind: SpanKind, attributes: Mapping[str, Any], service_name: str
+
+def _named(
+    steps: Tuple[_Step, ...],
+    span_name: str,
+    kind: SpanKind,
+    attributes: Mapping[str, Any],
+    service_name: str,
+    sanitize: Callable[[str], str],
 ) -> Tuple[str, Optional[str]]:
-    """Choose and sanitise the document's name, and its namespace (R17-R32 plus README extensions).
-
-    The namespace is ``aws`` for AWS SDK calls (``rpc.system`` ``aws-api``, or a
-    name taken from ``aws.service``), ``remote`` for other CLIENT and PRODUCER
-    spans, and absent otherwise.
-    """
-    if _NAMING_KEYS.isdisjoint(attributes):
-        # No attribute names this span (most INTERNAL spans): the short way.
-        if kind is SpanKind.SERVER:
-            fixed = sanitize_name(service_name)
+    name: Any = ""
+    namespace: Optional[str] = None
+    get = attributes.get
+    for reads, pick, step_namespace, needs in steps:
+        if pick is None:
+            for key in reads:
+                name = get(key)
+                if type(name) is str and name:
+                    break
+            else:
+                name = ""
+        elif needs is None or not needs.isdisjoint(attributes):
+            name = pick(attributes, service_name)
         else:
-            fixed = sanitize_name(span_name)
-        fixed = fixed or sanitize_name(span_name) or sanitize_name(service_name) or FALLBACK_NAME
-        return fixed, ("remote" if kind is SpanKind.CLIENT or kind is SpanKind.PRODUCER else None)
-    name = ""
-    if kind is SpanKind.SERVER:
-        name = _text(attributes, "aws.local.service")
-    if kind in _DEPENDENCY_KINDS:
-        remote = _text(attributes, "aws.remote.service")
-        if remote:
-            name = _trim_aws_prefix(remote, attributes)
-    name = name or _text(attributes, "peer.service")
-    from_aws_service = False
-    if not name:
-        name = _text(attributes, "aws.service")
-        from_aws_service = bool(name)
-    name = name or _database_name(attributes) or (service_name if kind is SpanKind.SERVER else "")
-    if not name:
-        get = attributes.get
-        for key in _LAST_NAMING_KEYS:
-            value = get(key)
-            if type(value) is str and value:
-                name = value
-                break
-    if not name and kind in (SpanKind.CLIENT, SpanKind.PRODUCER):
-        # Beyond the reference: new semantic conventions name the remote side too.
-        name = (
-            destination_name(attributes)
-            or _text(attributes, "server.address")
-            or _host_of(attributes.get("url.full"))
-            or _host_of(attributes.get("http.url"))
-        )
-    fixed = sanitize_name(name) if name else ""
-    fixed = fixed or sanitize_name(span_name) or sanitize_name(service_name) or FALLBACK_NAME
-
-    if from_aws_service or attributes.get("rpc.system") == "aws-api":
-        return fixed, "aws"
+            continue
+        if name:
+            namespace = step_namespace
+            break
+    fixed = (sanitize(name) if name else "") or sanitize(span_name) or sanitize(service_name) or FALLBACK_NAME
+    # aws for AWS SDK calls, remote for other outgoing calls, else none.
+    if namespace is not None or get("rpc.system") == "aws-api":
+        return fixed, namespace or "aws"
     if kind is SpanKind.CLIENT or kind is SpanKind.PRODUCER:
         return fixed, "remote"
     return fixed, None
+
+
+def document_name(
+    span_name: str,
+    kind: SpanKind,
+    attributes: Mapping[str, Any],
+    service_name: str,
+    sanitize: Callable[[str], str] = sanitize_name,
+) -> Tuple[str, Optional[str]]:
+    """The document's sanitised name and its namespace."""
+    if NAMING_KEYS.isdisjoint(attributes):
+        # No attribute names this span (most INTERNAL spans): only the rules that read none apply.
+        return _named(_SHORT_CHAIN_BY_KIND[id(kind)], span_name, kind, attributes, service_name, sanitize)
+    return _named(_CHAIN_BY_KIND[id(kind)], span_name, kind, attributes, service_name, sanitize)
+
+
+def chain_name(
+    span_name: str,
+    kind: SpanKind,
+    attributes: Mapping[str, Any],
+    service_name: str,
+    sanitize: Callable[[str], str] = sanitize_name,
+) -> Tuple[str, Optional[str]]:
+    """:func:`document_name` without the short way (the tests compare the two)."""
+    return _named(_CHAIN_BY_KIND[id(kind)], span_name, kind, attributes, service_name, sanitize)

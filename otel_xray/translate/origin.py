@@ -1,20 +1,22 @@
-"""``origin``: the type of AWS resource running the service, from ``cloud.platform`` (R87)."""
+"""``origin``: the type of AWS resource running the service, from ``cloud.platform`` (docs/mapping.md, "origin")."""
 
 from __future__ import annotations
 
 from typing import Any, Mapping, Optional
 
-__all__ = ["origin"]
+__all__ = ["origin", "ORIGIN_KEYS"]
 
 _BY_PLATFORM = {
     "aws_app_runner": "AWS::AppRunner::Service",
     "aws_eks": "AWS::EKS::Container",
     "aws_elastic_beanstalk": "AWS::ElasticBeanstalk::Environment",
     "aws_ec2": "AWS::EC2::Instance",
-    # Beyond the reference (which has no Lambda origin): the origin Lambda's own segments use.
+    # Beyond the Collector (which has no Lambda origin): the origin Lambda's own segments use.
     "aws_lambda": "AWS::Lambda::Function",
 }
 _ECS_BY_LAUNCH_TYPE = {"ec2": "AWS::ECS::EC2", "fargate": "AWS::ECS::Fargate"}
+# The resource keys an origin is made from.
+ORIGIN_KEYS = ("cloud.provider", "cloud.platform", "aws.ecs.launchtype")
 
 
 def origin(resource: Mapping[str, Any]) -> Optional[str]:

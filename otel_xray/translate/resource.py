@@ -1,57 +1,142 @@
-"""Everything the document takes from the resource, computed once per resource.
+"""Everything the document takes from the resource, computed once per resource (docs/mapping.md, "Resource").
 
 A resource is shared by every span of a process, so the blocks it feeds
 (``aws``, ``origin``, ``service``, the ``otel.resource.*`` metadata) are built
-once and reused; per-span work only copies what it then changes.
+once and reused; they go on segments only.
+
+Resource metadata leaves out, by default, what the document already carries
+elsewhere on every segment (``cloud.platform`` in ``origin``, ``host.id`` in
+``aws.ec2``, ``telemetry.sdk.*`` in ``aws.xray``, ``service.version`` in
+``service``, ...) and what
+changes with every process (``service.instance.id``, a random UUID the SDK
+adds; ``process.pid``; ``process.command_args``, which may hold secrets). The
+``resource_metadata`` setting keeps more (a list of keys, ``prefix.*``
+patterns), everything (``all``, as the Collector does) or nothing (``none``).
 """
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Tuple
+import platform
+from typing import Any, Dict, FrozenSet, List, Mapping, NamedTuple, Optional, Sequence, Set, Tuple
 
+from ..document import Aws, Service
 from ..values import json_value
-from .attributes import RESOURCE_PREFIX
+from ._attr import text
 from .aws import resource_aws_block
-from .origin import origin
+from .origin import ORIGIN_KEYS, origin
 
-__all__ = ["ResourceInfo", "resource_info"]
+__all__ = [
+    "ResourceInfo",
+    "resource_info",
+    "RESOURCE_PREFIX",
+    "VOLATILE_RESOURCE_KEYS",
+    "RESOURCE_METADATA_ALL",
+    "RESOURCE_METADATA_NONE",
+    "is_default_service_name",
+]
+
+RESOURCE_PREFIX = "otel.resource."
+# Different in every process: noise in each segment, and a random ID defeats any grouping.
+VOLATILE_RESOURCE_KEYS = frozenset(
+    ("service.instance.id", "process.pid", "process.parent_pid", "process.command_args", "process.command_line")
+)
+RESOURCE_METADATA_ALL = "all"
+RESOURCE_METADATA_NONE = "none"
+_DEFAULT_SERVICE_NAME = "unknown_service"
+# The running interpreter, for service.runtime when the resource does not say (read once).
+_INTERPRETER = (platform.python_implementation(), platform.python_version())
 
 
 class ResourceInfo(NamedTuple):
     attributes: Mapping[str, Any]
     service_name: str
     language: Optional[str]
-    aws: Optional[Dict[str, Any]]
+    aws: Optional[Aws]
     origin: Optional[str]
-    service: Optional[Dict[str, Any]]
-    # ("otel.resource.<key>", raw value, JSON-safe value) for each resource attribute
-    entries: Tuple[Tuple[str, Any, Any], ...]
-    # the same as metadata: {"otel.resource.<key>": JSON-safe value}
+    service: Optional[Service]
+    # ("otel.resource.<key>", raw value, JSON-safe value, kept in metadata) for each resource attribute
+    entries: Tuple[Tuple[str, Any, Any, bool], ...]
+    # the kept ones as metadata: {"otel.resource.<key>": JSON-safe value}
     metadata: Dict[str, Any]
 
 
-def _service_block(attributes: Mapping[str, Any]) -> Optional[Dict[str, Any]]:
+def is_default_service_name(name: str) -> bool:
+    """``unknown_service`` or ``unknown_service:<process>``: what the SDK sets when nobody named the service."""
+    return name == _DEFAULT_SERVICE_NAME or name.startswith(_DEFAULT_SERVICE_NAME + ":")
+
+
+def _service_name(attributes: Mapping[str, Any]) -> str:
+    name = text(attributes, "service.name")
+    if not name or is_default_service_name(name):
+        # The AWS Lambda resource detector sets faas.name and no service.name.
+        return text(attributes, "faas.name") or name
+    return name
+
+
+def _service_block(attributes: Mapping[str, Any], language: Optional[str], used: Set[str]) -> Optional[Service]:
+    service: Service = {}
     for key in ("service.version", "container.image.tag"):
-        value = attributes.get(key)
-        if type(value) is str and value:
-            return {"version": value}
-    return None
+        version = text(attributes, key)
+        if version:
+            service["version"] = version
+            used.add(key)
+            break
+    runtime = text(attributes, "process.runtime.name")
+    runtime_version = text(attributes, "process.runtime.version")
+    if runtime or runtime_version:
+        used.update(("process.runtime.name", "process.runtime.version"))
+    elif language in (None, "python"):
+        # Spans this process made ran on this interpreter.
+        runtime, runtime_version = _INTERPRETER
+    if runtime:
+        service["runtime"] = runtime
+    if runtime_version:
+        service["runtime_version"] = runtime_version
+    return service or None
 
 
-def resource_info(attributes: Optional[Mapping[str, Any]]) -> ResourceInfo:
+def _kept(keep: Sequence[str]) -> Tuple[Optional[bool], FrozenSet[str], Tuple[str, ...]]:
+    """``(everything or nothing or None, exact keys, prefixes)`` from the ``resource_metadata`` setting."""
+    if RESOURCE_METADATA_ALL in keep:
+        return True, frozenset(), ()
+    if RESOURCE_METADATA_NONE in keep:
+        return False, frozenset(), ()
+    exact = frozenset(key for key in keep if not key.endswith("*"))
+    prefixes = tuple(key[:-1] for key in keep if key.endswith("*"))
+    return None, exact, prefixes
+
+
+def resource_info(attributes: Optional[Mapping[str, Any]], resource_metadata: Sequence[str] = ()) -> ResourceInfo:
     attributes = dict(attributes or {})
-    service_name = attributes.get("service.name")
+    used: Set[str] = set()
+    service_name = _service_name(attributes)
     language = attributes.get("telemetry.sdk.language")
-    entries: List[Tuple[str, Any, Any]] = [
-        (RESOURCE_PREFIX + key, value, json_value(value)) for key, value in attributes.items() if value is not None
-    ]
+    language = language if type(language) is str else None
+    aws = resource_aws_block(attributes, used)
+    found_origin = origin(attributes)
+    if found_origin is not None:
+        used.update(ORIGIN_KEYS)
+    elif aws is not None and "cloud.provider" in attributes:
+        used.add("cloud.provider")
+    service = _service_block(attributes, language, used)
+
+    everything, exact, prefixes = _kept(resource_metadata)
+    entries: List[Tuple[str, Any, Any, bool]] = []
+    for key, value in attributes.items():
+        if value is None:
+            continue
+        if everything is not None:
+            kept = everything
+        else:
+            kept = key in exact or key.startswith(prefixes) or (key not in used and key not in VOLATILE_RESOURCE_KEYS)
+        entries.append((RESOURCE_PREFIX + key, value, json_value(value), kept))
     return ResourceInfo(
         attributes=attributes,
-        service_name=service_name if type(service_name) is str else "",
-        language=language if type(language) is str else None,
-        aws=resource_aws_block(attributes),
-        origin=origin(attributes),
-        service=_service_block(attributes),
+        service_name=service_name,
+        language=language,
+        aws=aws,
+        origin=found_origin,
+        service=service,
         entries=tuple(entries),
-        metadata={key: safe for key, _, safe in entries},
+        metadata={key: safe for key, _, safe, kept in entries if kept},
     )

@@ -1,40 +1,83 @@
-"""Stack traces (``exception.stacktrace``) parsed into X-Ray exceptions with frames (R42-R47).
+"""Stack traces (``exception.stacktrace``) parsed into X-Ray exceptions with frames (docs/mapping.md, "cause").
 
 Each parser returns a list of ``(type, message, frames)``: the thrown
 exception first, then its causes, innermost frame first as X-Ray shows them.
 The caller assigns IDs and links each exception to the next as its ``cause``.
 
-Python gets a fresh parser rather than a copy of the reference's: it reads
+Python gets a fresh parser rather than a copy of the Collector's: it reads
 frames whose paths contain commas, exceptions whose line has no colon, and
-explicit chaining (``raise ... from``), all of which the reference drops.
+explicit chaining (``raise ... from``), all of which the Collector drops.
+
+Every parser is linear in its input and reads a bounded amount of it (a
+stack trace arrives from the network when the daemon decodes OTLP): at most
+:data:`MAX_STACKTRACE_CHARS` (the end of a Python traceback, where the thrown
+exception is printed; the start of the others), each line cut to
+:data:`MAX_LINE_CHARS`. No regular expression is used: the ones the Collector
+uses backtrack quadratically on a long line.
 """
 
 from __future__ import annotations
 
-import re
 from typing import Callable, Dict, List, Optional, Tuple
 
-__all__ = ["Frame", "ParsedException", "parse_stacktrace"]
+from ..document import StackFrame
 
-Frame = Dict[str, object]
-ParsedException = Tuple[str, str, List[Frame]]
+__all__ = ["ParsedException", "parse_stacktrace", "bounded_lines", "MAX_STACKTRACE_CHARS", "MAX_LINE_CHARS"]
+
+ParsedException = Tuple[str, str, List[StackFrame]]
+
+# Far beyond any document (64 kB): what is left out could never be sent anyway.
+MAX_STACKTRACE_CHARS = 256 * 1024
+# Longer lines are cut before parsing; a frame line is rarely over 300 characters.
+MAX_LINE_CHARS = 4096
+# Line numbers longer than this are not line numbers (and int() of 4,300+ digits raises).
+_MAX_LINE_NUMBER_DIGITS = 9
 
 
-def _frame(path: str, line: int, label: str) -> Frame:
+def bounded_lines(stacktrace: str, keep_end: bool) -> List[str]:
+    """The lines a parser reads: at most ``MAX_STACKTRACE_CHARS`` of the text (its end or its start), each line cut."""
+    if len(stacktrace) > MAX_STACKTRACE_CHARS:
+        if keep_end:
+            stacktrace = stacktrace[-MAX_STACKTRACE_CHARS:]
+            stacktrace = stacktrace[stacktrace.find("\n") + 1 :]  # drop the partial first line
+        else:
+            stacktrace = stacktrace[:MAX_STACKTRACE_CHARS]
+            cut = stacktrace.rfind("\n")
+            if cut >= 0:
+                stacktrace = stacktrace[:cut]
+    return [line if len(line) <= MAX_LINE_CHARS else line[:MAX_LINE_CHARS] for line in stacktrace.splitlines()]
+
+
+def _frame(path: str, line: int, label: str) -> StackFrame:
     return {"path": path, "line": line, "label": label}
 
 
 def _int(text: str) -> int:
     text = text.strip()
-    return int(text) if text.isdigit() else 0
+    return int(text) if text.isdecimal() and len(text) <= _MAX_LINE_NUMBER_DIGITS else 0
 
 
 # ---------------------------------------------------------------- Python
-_PY_FRAME = re.compile(r'^  File "(.*)", line (\d+)(?:, in (.*))?$')
+_PY_FRAME_PREFIX = '  File "'
+_PY_LINE_MARKER = '", line '
 _PY_CHAIN_MARKERS = (
     "During handling of the above exception, another exception occurred:",
     "The above exception was the direct cause of the following exception:",
 )
+
+
+def _python_frame(line: str) -> Optional[StackFrame]:
+    """``  File "<path>", line <n>[, in <label>]``, the path being everything up to the last ``", line``."""
+    if not line.startswith(_PY_FRAME_PREFIX):
+        return None
+    body = line[len(_PY_FRAME_PREFIX) :]
+    end = body.rfind(_PY_LINE_MARKER)
+    if end < 0:
+        return None
+    number, sep, label = body[end + len(_PY_LINE_MARKER) :].partition(", in ")
+    if not number.isdecimal():
+        return None
+    return _frame(body[:end], _int(number), label if sep else "")
 
 
 def _split_type_message(text: str) -> Tuple[str, str]:
@@ -44,14 +87,14 @@ def _split_type_message(text: str) -> Tuple[str, str]:
     return kind.strip(), message[1:] if message.startswith(" ") else message
 
 
-def _python_block(lines: List[str]) -> Tuple[List[Frame], str]:
+def _python_block(lines: List[str]) -> Tuple[List[StackFrame], str]:
     """Frames (outermost first) and the exception text of one printed traceback."""
-    frames: List[Frame] = []
+    frames: List[StackFrame] = []
     text_start = None
     for index, line in enumerate(lines):
-        match = _PY_FRAME.match(line)
-        if match:
-            frames.append(_frame(match.group(1), int(match.group(2)), match.group(3) or ""))
+        frame = _python_frame(line)
+        if frame is not None:
+            frames.append(frame)
             text_start = None
             continue
         if line.startswith("  ") or line.startswith("Traceback (most recent call last)") or not line.strip():
@@ -64,7 +107,7 @@ def _python_block(lines: List[str]) -> Tuple[List[Frame], str]:
 
 def parse_python(stacktrace: str, kind: str, message: str) -> List[ParsedException]:
     blocks: List[List[str]] = [[]]
-    for line in stacktrace.splitlines():
+    for line in bounded_lines(stacktrace, keep_end=True):
         if line.strip() in _PY_CHAIN_MARKERS:
             blocks.append([])
         else:
@@ -84,34 +127,32 @@ def parse_python(stacktrace: str, kind: str, message: str) -> List[ParsedExcepti
 
 # ---------------------------------------------------------------- Java (and PHP)
 def parse_java(stacktrace: str, kind: str, message: str) -> List[ParsedException]:
-    parsed: List[ParsedException] = [(kind, message, [])]
-    lines = stacktrace.splitlines()[1:]
+    # (type, message parts, frames): a cause's message continues on the lines after "Caused by:",
+    # joined without a separator as the Collector does; the parts are joined once, at the end.
+    entries: List[Tuple[str, List[str], List[StackFrame]]] = [(kind, [message], [])]
     in_cause_message = False
-    for line in lines:
+    for line in bounded_lines(stacktrace, keep_end=False)[1:]:
         if line.startswith("\tat ") and "(" in line and line.endswith(")"):
             in_cause_message = False
-            body = line[4:]
-            label, _, location = body.partition("(")
+            label, _, location = line[4:].partition("(")
             if "/" in label:
                 label = label.split("/", 1)[1]
-            location = location[:-1]
-            path, sep, number = location.partition(":")
-            parsed[-1][2].append(_frame(path, _int(number) if sep else 0, label))
+            path, sep, number = location[:-1].partition(":")
+            entries[-1][2].append(_frame(path, _int(number) if sep else 0, label))
         elif line.startswith("Caused by: "):
             cause_type, cause_message = _split_type_message(line[len("Caused by: ") :])
-            parsed.append((cause_type, cause_message, []))
+            entries.append((cause_type, [cause_message], []))
             in_cause_message = True
         elif in_cause_message and not line.startswith("\t"):
-            last_type, last_message, frames = parsed[-1]
-            parsed[-1] = (last_type, last_message + line, frames)
+            entries[-1][1].append(line)
         # "\t... N more", "\tSuppressed:" blocks and malformed lines are skipped.
-    return parsed
+    return [(entry_type, "".join(parts), frames) for entry_type, parts, frames in entries]
 
 
 # ---------------------------------------------------------------- JavaScript
 def parse_javascript(stacktrace: str, kind: str, message: str) -> List[ParsedException]:
-    frames: List[Frame] = []
-    for line in stacktrace.splitlines()[1:]:
+    frames: List[StackFrame] = []
+    for line in bounded_lines(stacktrace, keep_end=False)[1:]:
         if not line.startswith("    at "):
             continue
         body = line[len("    at ") :]
@@ -136,8 +177,8 @@ def parse_javascript(stacktrace: str, kind: str, message: str) -> List[ParsedExc
 
 # ---------------------------------------------------------------- .NET
 def parse_dotnet(stacktrace: str, kind: str, message: str) -> List[ParsedException]:
-    frames: List[Frame] = []
-    for raw in stacktrace.splitlines()[1:]:
+    frames: List[StackFrame] = []
+    for raw in bounded_lines(stacktrace, keep_end=False)[1:]:
         line = raw.strip()
         if not line.startswith("at "):
             continue
@@ -152,16 +193,24 @@ def parse_dotnet(stacktrace: str, kind: str, message: str) -> List[ParsedExcepti
 
 
 # ---------------------------------------------------------------- Go
-_GO_LOCATION = re.compile(r"([^:\s]+):(\d+)")
+def _go_location(line: str) -> Optional[Tuple[str, int]]:
+    """``\\t/path/file.go:12 +0x1d``: the first word, split at its last colon."""
+    words = line.split(None, 1)
+    if not words:
+        return None
+    path, sep, number = words[0].rpartition(":")
+    if not sep or not path or not number.isdecimal():
+        return None
+    return path, _int(number)
 
 
 def parse_go(stacktrace: str, kind: str, message: str) -> List[ParsedException]:
-    frames: List[Frame] = []
-    lines = [line for line in stacktrace.splitlines()[1:] if line.strip()]
+    frames: List[StackFrame] = []
+    lines = [line for line in bounded_lines(stacktrace, keep_end=False)[1:] if line.strip()]
     for label_line, location_line in zip(lines[0::2], lines[1::2]):
-        match = _GO_LOCATION.search(location_line)
-        if match:
-            frames.append(_frame(match.group(1), int(match.group(2)), label_line.strip()))
+        location = _go_location(location_line)
+        if location is not None:
+            frames.append(_frame(location[0], location[1], label_line.strip()))
     return [(kind, message, frames)]
 
 

@@ -315,7 +315,6 @@ class Row(NamedTuple):
     sdk: str
     otel: str
     why: str
-    translate: bool  # expected to be fixed by the translate branch
 
     def covers(self, difference: Difference) -> bool:
         return (
@@ -326,7 +325,7 @@ class Row(NamedTuple):
 
 
 BEGIN, END = "<!-- differences:begin -->", "<!-- differences:end -->"
-COLUMNS = ("requests", "documents", "field", "aws-xray-sdk", "otel-xray", "why we keep it", "translate branch")
+COLUMNS = ("requests", "documents", "field", "aws-xray-sdk", "otel-xray", "why we keep it")
 
 
 def read_table(text: str) -> List[Row]:
@@ -351,7 +350,7 @@ def read_table(text: str) -> List[Row]:
             continue
         if len(cells) != len(COLUMNS):
             raise ValueError(f"line {first_line + offset}: {len(cells)} cells, expected {len(COLUMNS)}")
-        _, _, field, sdk, otel, why, translate = cells
+        _, _, field, sdk, otel, why = cells
         requests, roles = raw[0], raw[1]
         if not why:
             raise ValueError(f"line {first_line + offset}: every kept difference needs a reason")
@@ -364,7 +363,6 @@ def read_table(text: str) -> List[Row]:
                 sdk,
                 otel,
                 why,
-                translate.lower().startswith("expected"),
             )
         )
     return rows
@@ -418,6 +416,6 @@ def suggested_rows(unlisted: List[Difference], all_requests: Iterable[str]) -> L
     lines = []
     for (role, field, sdk, otel), requests in sorted(grouped.items()):
         where = "`*`" if requests == every else ", ".join(f"`{r}`" for r in sorted(requests))
-        cells = [where, f"`{role}`"] + [f"`{value}`" for value in (field, sdk, otel)] + ["(why we keep it)", "no"]
+        cells = [where, f"`{role}`"] + [f"`{value}`" for value in (field, sdk, otel)] + ["(why we keep it)"]
         lines.append("| " + " | ".join(cell.replace("|", "\\|") if index > 1 else cell for index, cell in enumerate(cells)) + " |")
     return lines
