@@ -542,7 +542,8 @@ def _add_store_commands(commands: Any) -> None:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        return args.run(args)
+        status: int = args.run(args)
+        return status
     except ValueError as exc:
         print(f"otel-xray: {exc}", file=sys.stderr)
         return 2

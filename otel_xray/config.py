@@ -15,7 +15,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
-from typing import Iterable, Mapping, MutableMapping, NamedTuple, Optional, Tuple
+from typing import Iterable, List, Mapping, MutableMapping, NamedTuple, Optional, Tuple
 
 __all__ = [
     "AWS_XRAY_DAEMON_ADDRESS",
@@ -331,7 +331,7 @@ def xray_sdk_context_missing(code: Optional[str] = None, environ: Optional[Mappi
     ``IGNORE_ERROR`` is ignored (the next source is used), as in the SDK.
     """
     env = os.environ if environ is None else environ
-    problems: list = []
+    problems: List[str] = []
     candidates = ((env.get(AWS_XRAY_CONTEXT_MISSING), AWS_XRAY_CONTEXT_MISSING), (code, "code"))
     for value, source in candidates:
         if not value:

@@ -14,7 +14,7 @@ end of each invocation.
 
 from __future__ import annotations
 
-from typing import Dict
+from typing import Any, Dict
 
 from opentelemetry.instrumentation.distro import BaseDistro  # type: ignore[attr-defined]
 
@@ -79,17 +79,17 @@ def _install_propagators() -> None:
     set_global_textmap(CompositePropagator(propagators))
 
 
-class XRayDistro(BaseDistro):
+class XRayDistro(BaseDistro):  # type: ignore[misc]  # opentelemetry-instrumentation is untyped
     """Sets X-Ray defaults for ``opentelemetry-instrument``."""
 
-    def _configure(self, **kwargs):
+    def _configure(self, **kwargs: Any) -> None:
         apply_defaults()
 
 
 class XRayConfigurator(configurator_base()):  # type: ignore[misc]
     """The SDK's configurator with X-Ray defaults (also when used without the distro)."""
 
-    def _configure(self, **kwargs):
+    def _configure(self, **kwargs: Any) -> None:
         apply_defaults()
         # What the AWS platform's detectors find, under everything else (unless the user chose detectors).
         kwargs["resource_attributes"] = {**aws_resource_attributes(), **(kwargs.get("resource_attributes") or {})}

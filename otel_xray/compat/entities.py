@@ -31,7 +31,7 @@ import logging
 import re
 import time
 import traceback
-from typing import TYPE_CHECKING, Any, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Set
 
 from opentelemetry.trace import Status, StatusCode
 
@@ -90,7 +90,7 @@ _AWS_ATTRIBUTES = {
     "bucket_name": "aws.s3.bucket",
 }
 
-_warned: set = set()
+_warned: Set[str] = set()
 
 
 def _warn_once(topic: str, message: str, *args: Any) -> None:
@@ -258,7 +258,7 @@ class Entity:
                 self._name,
             )
             return False
-        return self._recording
+        return bool(self._recording)
 
     # -- annotations and metadata ------------------------------------------
     def put_annotation(self, key: str, value: Any) -> None:

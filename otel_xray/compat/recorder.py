@@ -324,7 +324,7 @@ class AWSXRayRecorder:
     @property
     def in_lambda(self) -> bool:
         if self._lambda is None:
-            from ..aws_lambda import in_lambda
+            from ..config import in_lambda
 
             self._lambda = in_lambda()
         return self._lambda

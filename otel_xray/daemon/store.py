@@ -37,7 +37,7 @@ import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple
 
 from .filter_expr import compile_filter
 from .validate import Verdict
@@ -381,7 +381,7 @@ class _Rows:
     documents: List[Tuple[Any, ...]] = field(default_factory=list)
     entities: List[Tuple[Any, ...]] = field(default_factory=list)
     annotations: List[Tuple[Any, ...]] = field(default_factory=list)
-    traces: set = field(default_factory=set)
+    traces: Set[str] = field(default_factory=set)
 
 
 def _document_key(document: Any) -> Tuple[str, str]:

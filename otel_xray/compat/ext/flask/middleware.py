@@ -30,4 +30,6 @@ class XRayMiddleware:
             )
             return
         hook = naming_hook(recorder, lambda environ: environ.get("HTTP_HOST"))
-        FlaskInstrumentor.instrument_app(app, tracer_provider=recorder.tracer_provider, request_hook=hook)
+        FlaskInstrumentor.instrument_app(  # type: ignore[no-untyped-call]  # the instrumentation is untyped
+            app, tracer_provider=recorder.tracer_provider, request_hook=hook
+        )
