@@ -16,6 +16,7 @@ from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
 __all__ = [
     "span_attributes",
+    "finished_span_attributes",
     "span_events",
     "span_has_links",
     "batch_queue",
@@ -42,23 +43,47 @@ def span_attributes(span: Any) -> Dict[str, Any]:
     return dict(attributes) if attributes else _EMPTY
 
 
+def finished_span_attributes(span: Any) -> Mapping[str, Any]:
+    """The attributes of a *finished* span, to read and not to keep: the SDK's own dict where it can be had.
+
+    A finished span's attributes no longer change (the SDK makes them
+    immutable at ``end()``), so nothing needs copying for a read.
+    """
+    try:
+        backing = span._attributes._dict
+    except AttributeError:
+        return span_attributes(span)
+    if type(backing) is dict:
+        return backing
+    return span_attributes(span)
+
+
 def span_events(span: Any) -> Sequence[Any]:
     """The span's events; ``()`` without touching the public property when there are none.
 
-    The SDK copies its event list into a tuple on every access of ``events``.
+    The SDK copies its event list into a tuple on every access of ``events``,
+    through a Python-level iterator; a finished span's deque (``_events._dq``)
+    no longer changes and is read directly.
     """
-    stored = getattr(span, "_events", None)
-    if stored is not None and not len(stored):
-        return ()
-    return span.events or ()
+    try:
+        stored = span._events._dq
+    except AttributeError:
+        stored = getattr(span, "_events", None)
+        if stored is not None and not len(stored):
+            return ()
+        return span.events or ()
+    return tuple(stored) if stored else ()
 
 
 def span_has_links(span: Any) -> bool:
     """Whether the span has links, without the copy the public ``links`` property makes."""
-    stored = getattr(span, "_links", None)
-    if stored is not None:
-        return bool(len(stored))
-    return bool(span.links)
+    try:
+        return bool(span._links._dq)
+    except AttributeError:
+        stored = getattr(span, "_links", None)
+        if stored is not None:
+            return bool(len(stored))
+        return bool(span.links)
 
 
 def batch_queue(processor: Any) -> Tuple[Optional[Any], Optional[int]]:
@@ -117,8 +142,8 @@ def fast_paths() -> Mapping[str, bool]:
         provider.shutdown()
     return {
         "span_attributes": type(getattr(getattr(span, "_attributes", None), "_dict", None)) is dict,
-        "span_events": getattr(span, "_events", None) is not None,
-        "span_links": getattr(span, "_links", None) is not None,
+        "span_events": getattr(getattr(span, "_events", None), "_dq", None) is not None,
+        "span_links": getattr(getattr(span, "_links", None), "_dq", None) is not None,
         "batch_queue": queue is not None and limit is not None,
         "export_span_processor": initialize_takes_export_span_processor(),
     }

@@ -25,6 +25,8 @@ __all__ = [
     "annotation_value",
     "split_attributes",
     "split_attributes_general",
+    "default_metadata",
+    "needs_general_split",
     "DEFAULT_NAMESPACE",
     "ANNOTATIONS_ATTRIBUTE",
     "METADATA_PREFIX",
@@ -204,6 +206,42 @@ def _metadata_only(
             value = json_value(value)
         default[key] = value
     return default
+
+
+def needs_general_split(keys: Iterable[str], configured_indexed: Tuple[str, ...], index_all: bool) -> bool:
+    """Whether a span with these attribute keys needs :func:`split_attributes_general` (anything indexed,
+    an ``aws.xray.annotations`` list, or an ``aws.xray.metadata.*`` namespace); otherwise
+    :func:`default_metadata` gives the same metadata."""
+    if index_all or configured_indexed:
+        return True
+    return any(key == ANNOTATIONS_ATTRIBUTE or key.startswith(METADATA_PREFIX) for key in keys)
+
+
+def default_metadata(
+    order: Iterable[Tuple[str, bool]],
+    attributes: Mapping[str, Any],
+    consumed: Set[str],
+    resource_metadata: Optional[Dict[str, Any]],
+) -> Optional[Metadata]:
+    """The metadata when nothing is indexed (see :func:`needs_general_split`): every attribute not consumed
+    goes to ``default``, the resource's first. ``order`` is the span's keys in attribute order, each with
+    whether a rule may have consumed it (the others are not looked up in ``consumed``)."""
+    default = dict(resource_metadata) if resource_metadata else {}
+    for key, ruled in order:
+        if ruled and key in consumed:
+            continue
+        value = attributes[key]
+        # _metadata_value, inline: this runs for nearly every attribute of every span.
+        kind = type(value)
+        if kind is str:
+            if not value.isascii():
+                value = clean_str(value)
+        elif kind is not bool and not (kind is int and INT64_MIN <= value <= INT64_MAX):
+            if value is None:
+                continue
+            value = json_value(value)
+        default[key] = value
+    return {DEFAULT_NAMESPACE: default} if default else None
 
 
 def split_attributes(
