@@ -160,7 +160,9 @@ def resource_aws_block(resource: Mapping[str, Any], used: Optional[Set[str]] = N
     for key in ("telemetry.auto.version", "telemetry.distro.version"):
         if text(resource, key):
             used.add(key)
-    xray["auto_instrumentation"] = bool(text(resource, "telemetry.auto.version") or text(resource, "telemetry.distro.version"))
+    # Written when true only (absent means false to X-Ray), as the X-Ray SDKs write their flags.
+    if text(resource, "telemetry.auto.version") or text(resource, "telemetry.distro.version"):
+        xray["auto_instrumentation"] = True
     block["xray"] = xray
     return block
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from typing import AbstractSet, Any, Callable, Dict, FrozenSet, List, Mapping, NamedTuple, Optional, Tuple
+from typing import AbstractSet, Any, Callable, Dict, FrozenSet, List, Mapping, NamedTuple, Optional, Set, Tuple
 from urllib.parse import urlsplit
 
 from opentelemetry.trace import SpanKind
@@ -35,6 +35,7 @@ __all__ = [
     "NameRule",
     "NAME_CHAIN",
     "NAMING_KEYS",
+    "NAME_KEYS",
     "chain_name",
     "NameSteps",
     "name_steps",
@@ -158,6 +159,9 @@ NAME_CHAIN: Tuple[NameRule, ...] = (
 
 # Derived from the chain: a span with none of these keys is named by the rules that read no attribute.
 NAMING_KEYS = frozenset(key for rule in NAME_CHAIN for key in rule.reads)
+RPC_SYSTEM, AWS_API = "rpc.system", "aws-api"
+# What naming may consume: the keys whose value is taken as the name as it is, and rpc.system.
+NAME_KEYS = frozenset(key for rule in NAME_CHAIN if rule.pick is None for key in rule.reads) | {RPC_SYSTEM}
 # Per kind (by identity: an enum's hash is a Python call), the rules as plain tuples the loop unpacks cheaply.
 _Step = Tuple[Tuple[str, ...], Optional[Picker], Optional[str], Optional[FrozenSet[str]]]
 _CHAIN_BY_KIND: Dict[int, Tuple[_Step, ...]] = {
@@ -176,15 +180,18 @@ def _named(
     attributes: Mapping[str, Any],
     service_name: str,
     sanitize: Callable[[str], str],
+    consumed: Optional[Set[str]] = None,
 ) -> Tuple[str, Optional[str]]:
     name: Any = ""
     namespace: Optional[str] = None
+    named_by: Optional[str] = None
     get = attributes.get
     for reads, pick, step_namespace, needs in steps:
         if pick is None:
             for key in reads:
                 name = get(key)
                 if type(name) is str and name:
+                    named_by = key
                     break
             else:
                 name = ""
@@ -196,9 +203,16 @@ def _named(
             namespace = step_namespace
             break
     fixed = (sanitize(name) if name else "") or sanitize(span_name) or sanitize(service_name) or FALLBACK_NAME
+    if consumed is not None and named_by is not None and fixed == name:
+        # The attribute's value is the document's name, as it is: not repeated in metadata.
+        consumed.add(named_by)
     # aws for AWS SDK calls, remote for other outgoing calls, else none.
-    if namespace is not None or get("rpc.system") == "aws-api":
+    if get(RPC_SYSTEM) == AWS_API:
+        if consumed is not None:
+            consumed.add(RPC_SYSTEM)  # the namespace says it
         return fixed, namespace or "aws"
+    if namespace is not None:
+        return fixed, namespace
     if kind is _CLIENT or kind is _PRODUCER:
         return fixed, "remote"
     return fixed, None
@@ -252,9 +266,15 @@ def planned_name(
     attributes: Mapping[str, Any],
     service_name: str,
     sanitize: Callable[[str], str] = sanitize_name,
+    consumed: Optional[Set[str]] = None,
 ) -> Tuple[str, Optional[str]]:
-    """:func:`document_name` by steps from :func:`name_steps` for the span's keys."""
-    return _named(steps, span_name, kind, attributes, service_name, sanitize)
+    """:func:`document_name` by steps from :func:`name_steps` for the span's keys.
+
+    ``consumed`` receives what the name and namespace show: the attribute whose value is the
+    name as it is (:data:`NAME_KEYS`), and ``rpc.system`` when it is ``aws-api`` (the ``aws``
+    namespace).
+    """
+    return _named(steps, span_name, kind, attributes, service_name, sanitize, consumed)
 
 
 def chain_name(

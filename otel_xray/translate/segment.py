@@ -45,7 +45,7 @@ from .flags import FLAG_ATTRIBUTES, FlagPlan, error_flags_planned, flag_plan
 from .http import HTTP_KEY_SET, HttpPlan, http_plan, make_http_planned
 from .links import make_links
 from .local_root import LOCAL_ROOT_ATTRIBUTE, is_local_root, service_segment
-from .names import NameSteps, chain_steps, name_steps, planned_name, sanitize_name
+from .names import NAME_KEYS, NameSteps, chain_steps, name_steps, planned_name, sanitize_name
 from .options import TranslationOptions
 from .resource import ResourceInfo
 from .sql import SQL_KEYS, SYSTEM_KEYS, make_sql
@@ -76,6 +76,7 @@ CONSUMABLE_KEYS: FrozenSet[str] = (
     | CALL_KEYS
     | frozenset(SQL_KEYS)
     | FLAG_ATTRIBUTES
+    | NAME_KEYS
     | frozenset((LOCAL_ROOT_ATTRIBUTE, IN_PROGRESS_ATTRIBUTE, USER_ATTRIBUTE, STATUS_TEXT_ATTRIBUTE))
 )
 
@@ -251,7 +252,9 @@ def _document(
     trace_id = trace_ids.get(trace_id_number) if trace_ids is not None else None
     if trace_id is None:
         trace_id = _trace_id_text(trace_id_number, trace_ids)
-    name, namespace = planned_name(plan.name_steps, span.name or "", kind, attributes, resource.service_name, caches.sanitize)
+    name, namespace = planned_name(
+        plan.name_steps, span.name or "", kind, attributes, resource.service_name, caches.sanitize, consumed
+    )
     # int.to_bytes().hex() formats an ID in two thirds of the time "%016x" takes (both checked in range above).
     doc: Document = {"name": name, "id": span_id.to_bytes(8, "big").hex(), "trace_id": trace_id, "start_time": 0.0}
     if has_parent and parent is not None:
@@ -341,18 +344,17 @@ def _document(
             if type(user) is str and user:
                 doc["user"] = clean_str(user[:MAX_USER_CHARS])
 
+    resource_entries = resource_metadata = None
+    if own_segment:
+        resource_entries, resource_metadata = resource.for_segment(name)
     if plan.general_split:
         annotations, metadata = split_attributes_general(
-            attributes,
-            consumed,
-            options.indexed_attributes,
-            options.index_all_attributes,
-            resource.entries if own_segment else None,
+            attributes, consumed, options.indexed_attributes, options.index_all_attributes, resource_entries
         )
         if annotations:
             doc["annotations"] = annotations
     else:
-        metadata = default_metadata(plan.order, attributes, consumed, resource.metadata if own_segment else None)
+        metadata = default_metadata(plan.order, attributes, consumed, resource_metadata)
     if metadata:
         doc["metadata"] = metadata
 

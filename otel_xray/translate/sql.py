@@ -122,8 +122,7 @@ def make_sql(attributes: Mapping[str, Any], consumed: Set[str]) -> Optional[Sql]
     connection = text(attributes, _CONNECTION)
     if connection:
         sql["connection_string"] = clean_str(connection + path)
-    elif host:
-        sql["connection_string"] = clean_str(address + path)
+    # Without db.connection_string, host, port and database are all in url already.
     sql["database_type"] = system
     user = first(attributes, _USER)
     if user:

@@ -26,8 +26,9 @@ absurd ID, say) is not sent, and the caller counts its spans as lost
 
 A document that holds embedded subsegments and is too large as a whole is
 split first: the parent and each subsegment go as documents of their own,
-which X-Ray accepts since subsegments keep ``trace_id``, ``parent_id`` and
-``type`` (:func:`encode_parts`). The walks here are loops, not recursion; the
+each subsegment given back the ``trace_id``, ``parent_id`` and ``type`` an
+independent subsegment needs (its embedded form leaves them out)
+(:func:`encode_parts`). The walks here are loops, not recursion; the
 nesting depth itself is bounded before this step (``otel_xray.assemble``),
 within what the JSON encoders handle.
 """
@@ -264,6 +265,15 @@ def count_entities(doc: Dict[str, Any]) -> int:
     return count
 
 
+def _independent(child: Dict[str, Any], parent: Dict[str, Any]) -> None:
+    """``child``, embedded in ``parent``, as a subsegment sent on its own: with ``trace_id``, ``parent_id`` and ``type``."""
+    if "trace_id" not in child and "trace_id" in parent:
+        child["trace_id"] = parent["trace_id"]
+    if "parent_id" not in child and "id" in parent:
+        child["parent_id"] = parent["id"]
+    child.setdefault("type", "subsegment")
+
+
 def encode_parts(
     doc: Dict[str, Any], spans: int, max_bytes: int = MAX_DOCUMENT_BYTES, body: Optional[bytes] = None
 ) -> List[Part]:
@@ -287,8 +297,11 @@ def encode_parts(
             continue
         children = entity.pop("subsegments", None)
         if children:
-            # Too large together. Last in, first out: the parent goes first, then its subsegments in order.
+            # Too large together. Last in, first out: the parent goes first, then its subsegments in order,
+            # each now an independent subsegment of this entity.
             for child in reversed(children):
+                if isinstance(child, dict):
+                    _independent(child, entity)
                 pending.append((child, count_entities(child), None))
             pending.append((entity, 1, None))
             continue
