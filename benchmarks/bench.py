@@ -534,6 +534,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print_table("1. Export cost per span, batches of 512, and baselines on the same spans", section_export(spans, args.repeats))
     print_table("4. Batch size: per-span cost by spans per export call", section_batches(spans, args.repeats))
     print_table("Throughput", section_throughput(spans))
+    from . import request_bytes
+
+    print_table("3. Bytes per request: the benchmark's request, ours against aws-xray-sdk's (python -m benchmarks.request_bytes)", request_bytes.section(50 if args.quick else 200), unit="")
     app_rounds = args.repeats * (3 if args.quick else 5)
     print_table(
         "2. The application's span cost: span creation + end (100 requests per round)",

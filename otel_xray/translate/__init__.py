@@ -21,7 +21,8 @@ from .dropped import COUNTER_NAMES, SpanDropped
 from .names import NameSanitizer
 from .options import TranslationOptions
 from .resource import ResourceInfo, resource_info
-from .segment import Caches, make_document, make_document_general, new_plan_cache
+from .._sdk import finished_span_fields
+from .segment import Caches, document_of, make_document, make_document_general, new_plan_cache, plan_for
 
 __all__ = [
     "Translator",
@@ -123,7 +124,12 @@ class Translator:
         the names of :data:`COUNTER_NAMES`; a span that cannot become a valid
         document is counted there too and raises :class:`SpanDropped`.
         """
-        return make_document(span, self.resource(span.resource), self.options, self._caches, dropped)
+        fields = finished_span_fields(span)
+        resource = fields[8]
+        last = self._last
+        info: ResourceInfo = last[1] if last[0] is resource else self.resource(resource)
+        options, caches = self.options, self._caches
+        return document_of(span, fields, plan_for(fields[3], fields[9], options, caches.plans), info, options, caches, dropped)
 
     def translate_general(self, span: SpanLike, dropped: Optional[MutableMapping[str, int]] = None) -> Document:
         """:meth:`translate` with every rule applied to every attribute, without the per-shape plans (for comparison)."""

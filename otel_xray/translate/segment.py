@@ -28,15 +28,15 @@ the rules are written; the tests compare the two.
 
 from __future__ import annotations
 
-from typing import Any, Callable, FrozenSet, MutableMapping, NamedTuple, Optional, Sequence, Set, Tuple
+from typing import Any, Callable, FrozenSet, Mapping, MutableMapping, NamedTuple, Optional, Sequence, Set, Tuple
 
 from opentelemetry.trace import SpanKind, StatusCode
 
-from .._sdk import finished_span_attributes, span_events, span_has_links
+from .._sdk import SpanFields, finished_span_fields
 from ..document import Aws, Document, SpanLike
 from ..ids import MAX_SPAN_ID, MAX_TRACE_ID, xray_trace_id
 from ..values import clean_str
-from .attributes import default_metadata, needs_general_split, split_attributes_general
+from .attributes import SPLIT_DEFAULT, SPLIT_GENERAL, SPLIT_LISTED, default_metadata, listed_split, split_attributes_general, split_mode
 from .aws import CALL_KEYS, CallPlan, add_call_fields_planned, call_plan
 from .caches import BoundedCache
 from .cause import STATUS_TEXT_ATTRIBUTE, StackCache, make_cause
@@ -56,6 +56,8 @@ __all__ = [
     "Caches",
     "make_document",
     "make_document_general",
+    "document_of",
+    "plan_for",
     "SpanPlan",
     "compile_plan",
     "CONSUMABLE_KEYS",
@@ -92,7 +94,7 @@ _ERROR = StatusCode.ERROR
 class SpanPlan:
     """What translation does for spans of one kind with one list of attribute keys (see the module's docstring)."""
 
-    __slots__ = ("name_steps", "http", "call", "flags", "sql", "local_root", "in_progress", "user", "order", "general_split", "cost")
+    __slots__ = ("name_steps", "http", "call", "flags", "sql", "local_root", "in_progress", "user", "order", "split", "cost")
 
     def __init__(
         self,
@@ -105,7 +107,7 @@ class SpanPlan:
         in_progress: bool,
         user: bool,
         order: Tuple[Tuple[str, bool], ...],
-        general_split: bool,
+        split: int,
     ) -> None:
         self.name_steps = name_steps
         self.http = http
@@ -116,7 +118,7 @@ class SpanPlan:
         self.in_progress = in_progress
         self.user = user
         self.order = order
-        self.general_split = general_split
+        self.split = split  # attributes.SPLIT_DEFAULT, SPLIT_LISTED or SPLIT_GENERAL
         # What remembering it costs, roughly (BoundedCache's estimate): tuples and their entries.
         self.cost = 600 + 120 * len(order)
 
@@ -134,7 +136,7 @@ def compile_plan(kind: SpanKind, keys: Sequence[str], options: TranslationOption
         IN_PROGRESS_ATTRIBUTE in present,
         USER_ATTRIBUTE in present,
         tuple((key, key in CONSUMABLE_KEYS) for key in keys),
-        needs_general_split(keys, options.indexed_attributes, options.index_all_attributes),
+        split_mode(keys, options.indexed_attributes, options.index_all_attributes),
     )
 
 
@@ -142,7 +144,7 @@ def general_plan(kind: SpanKind, keys: Sequence[str], options: TranslationOption
     """A plan that names by the whole chain and splits attributes the general way (for comparison)."""
     plan = compile_plan(kind, keys, options)
     plan.name_steps = chain_steps(kind)
-    plan.general_split = True
+    plan.split = SPLIT_GENERAL
     return plan
 
 
@@ -183,20 +185,26 @@ def make_document(
     What is left out or repaired is counted in ``dropped`` (see ``dropped.py``);
     a span that cannot become a valid document raises :class:`SpanDropped`.
     """
-    attributes = finished_span_attributes(span)
-    kind = span.kind
-    plans = caches.plans
+    fields = finished_span_fields(span)
+    return document_of(span, fields, plan_for(fields[3], fields[9], options, caches.plans), resource, options, caches, dropped)
+
+
+def plan_for(
+    kind: SpanKind,
+    attributes: Mapping[str, Any],
+    options: TranslationOptions,
+    plans: Optional[BoundedCache[Tuple[Any, ...], SpanPlan]],
+) -> SpanPlan:
+    """The plan for spans of ``kind`` with these attribute keys: remembered in ``plans``, else compiled."""
     if plans is None:
-        plan = compile_plan(kind, tuple(attributes), options)
-    else:
-        shape: Tuple[Any, ...] = (id(kind), *attributes)
-        found = plans.get(shape)
-        if found is None:
-            keys: Tuple[str, ...] = shape[1:]
-            found = compile_plan(kind, keys, options)
-            plans.put(shape, found, sum(len(key) for key in keys), found.cost)
-        plan = found
-    return _document(span, attributes, kind, plan, resource, options, caches, dropped)
+        return compile_plan(kind, tuple(attributes), options)
+    shape: Tuple[Any, ...] = (id(kind), *attributes)
+    plan = plans.get(shape)
+    if plan is None:
+        keys: Tuple[str, ...] = shape[1:]
+        plan = compile_plan(kind, keys, options)
+        plans.put(shape, plan, sum(len(key) for key in keys), plan.cost)
+    return plan
 
 
 def make_document_general(
@@ -207,22 +215,22 @@ def make_document_general(
     dropped: Optional[MutableMapping[str, int]] = None,
 ) -> Document:
     """:func:`make_document` with every rule applied to every attribute, as the rules are written (the tests compare the two)."""
-    attributes = finished_span_attributes(span)
-    kind = span.kind
-    return _document(span, attributes, kind, general_plan(kind, tuple(attributes), options), resource, options, caches, dropped)
+    fields = finished_span_fields(span)
+    plan = general_plan(fields[3], tuple(fields[9]), options)
+    return document_of(span, fields, plan, resource, options, caches, dropped)
 
 
-def _document(
+def document_of(
     span: SpanLike,
-    attributes: Any,
-    kind: SpanKind,
+    fields: SpanFields,
     plan: SpanPlan,
     resource: ResourceInfo,
     options: TranslationOptions,
     caches: Caches,
     dropped: Optional[MutableMapping[str, int]],
 ) -> Document:
-    context = span.context
+    """The document for ``span``, whose fields (``_sdk.finished_span_fields``) are planned by ``plan``."""
+    span_name, context, parent, kind, start_nanos, end_nanos, status_code, description, _, attributes, events, has_links = fields
     span_id, trace_id_number = context.span_id, context.trace_id
     if not (0 < span_id <= MAX_SPAN_ID and 0 < trace_id_number <= MAX_TRACE_ID):
         count(dropped, SPANS_INVALID_ID)
@@ -231,7 +239,6 @@ def _document(
     local_root = False
     if plan.local_root:
         local_root = is_local_root(attributes, consumed, options.lambda_mode)
-    parent = span.parent
     has_parent = parent is not None and 0 < parent.span_id <= MAX_SPAN_ID
     if options.lambda_mode:
         segment = not has_parent
@@ -253,7 +260,7 @@ def _document(
     if trace_id is None:
         trace_id = _trace_id_text(trace_id_number, trace_ids)
     name, namespace = planned_name(
-        plan.name_steps, span.name or "", kind, attributes, resource.service_name, caches.sanitize, consumed
+        plan.name_steps, span_name or "", kind, attributes, resource.service_name, caches.sanitize, consumed
     )
     # int.to_bytes().hex() formats an ID in two thirds of the time "%016x" takes (both checked in range above).
     doc: Document = {"name": name, "id": span_id.to_bytes(8, "big").hex(), "trace_id": trace_id, "start_time": 0.0}
@@ -267,7 +274,6 @@ def _document(
         in_progress = attributes.get(IN_PROGRESS_ATTRIBUTE)
         if type(in_progress) is bool:
             consumed.add(IN_PROGRESS_ATTRIBUTE)
-    start_nanos, end_nanos = span.start_time, span.end_time
     if type(start_nanos) is int and type(end_nanos) is int and 1000 <= start_nanos <= end_nanos <= MAX_EPOCH_NANOS:
         # The common case, inline: epoch seconds with microsecond precision, as X-Ray recommends.
         doc["start_time"] = (start_nanos // 1000) / 1e6
@@ -287,12 +293,9 @@ def _document(
     if own_segment and resource.origin is not None:
         doc["origin"] = resource.origin
 
-    events = span_events(span)
     http = None
     if plan.http is not None:
         http = make_http_planned(plan.http, attributes, kind is _SERVER, events, consumed, options.keep_url_query)
-    status = span.status
-    status_code = status.status_code
     error, fault, throttle = error_flags_planned(plan.flags, attributes, status_code, consumed)
     # Written when true only, as the X-Ray SDKs write them: absent means false to X-Ray.
     if error:
@@ -306,7 +309,7 @@ def _document(
             events,
             attributes,
             status_code,
-            status.description,
+            description,
             resource.language,
             outgoing,
             consumed,
@@ -347,18 +350,22 @@ def _document(
     resource_entries = resource_metadata = None
     if own_segment:
         resource_entries, resource_metadata = resource.for_segment(name)
-    if plan.general_split:
-        annotations, metadata = split_attributes_general(
-            attributes, consumed, options.indexed_attributes, options.index_all_attributes, resource_entries
-        )
+    split_by = plan.split
+    if split_by == SPLIT_DEFAULT:
+        metadata = default_metadata(plan.order, attributes, consumed, resource_metadata)
+    else:
+        found = listed_split(plan.order, attributes, consumed, resource_entries) if split_by == SPLIT_LISTED else None
+        if found is None:
+            found = split_attributes_general(
+                attributes, consumed, options.indexed_attributes, options.index_all_attributes, resource_entries
+            )
+        annotations, metadata = found
         if annotations:
             doc["annotations"] = annotations
-    else:
-        metadata = default_metadata(plan.order, attributes, consumed, resource_metadata)
     if metadata:
         doc["metadata"] = metadata
 
-    if span_has_links(span):
+    if has_links:
         links = make_links(span.links, dropped)
         if links:
             doc["links"] = links
