@@ -551,7 +551,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     print_table(
         "5. Application thread at a steady 2,000 spans/s: span.end() and recording, XRayBatchSpanProcessor",
-        steady.section(seconds=1.5 if args.quick else 3.0, repeats=3 if args.quick else 5),
+        steady.section(seconds=1.0 if args.quick else 1.5, repeats=4 if args.quick else 10),
     )
     from . import soak as soak_module
 

@@ -11,7 +11,7 @@ time, from the first span's start to the last span's end (``span.end()``
 included: the processor's part of it is the same in both; what differs is
 the export thread's claim on the GIL).
 
-    python -m benchmarks.steady [--seconds 3] [--repeats 5] [--rate 2000]
+    python -m benchmarks.steady [--seconds 1.5] [--repeats 10] [--rate 2000]
 """
 
 from __future__ import annotations
@@ -93,7 +93,7 @@ def measure(seconds: float, repeats: int, rate: float = 2000.0) -> Dict[str, Dic
     return samples
 
 
-def section(seconds: float = 3.0, repeats: int = 5, rate: float = 2000.0) -> List[Tuple[str, float, str]]:
+def section(seconds: float = 1.5, repeats: int = 10, rate: float = 2000.0) -> List[Tuple[str, float, str]]:
     samples = measure(seconds, repeats, rate)
     ours, noop = samples[NAMES[0]], samples[NAMES[1]]
     cpu = targets.ratios(ours["cpu"], noop["cpu"])
@@ -124,8 +124,8 @@ def section(seconds: float = 3.0, repeats: int = 5, rate: float = 2000.0) -> Lis
 
 def main(argv: Sequence[str] = ()) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seconds", type=float, default=3.0)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--seconds", type=float, default=1.5)
+    parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--rate", type=float, default=2000.0)
     args = parser.parse_args(list(argv))
     from .bench import print_table

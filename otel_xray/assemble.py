@@ -217,6 +217,13 @@ class Assembler:
 
     def assemble(self, docs: List[Document], counts: MutableMapping[str, int]) -> List[Tuple[Document, int]]:
         """Apply the annotation budget in batch order, then :func:`nest`; counts go into ``counts``."""
+        if len(docs) == 1:  # one span per call (a SimpleSpanProcessor's): the same steps, short
+            doc = docs[0]
+            if "annotations" in doc:
+                over = self.budget.apply(doc)
+                if over:
+                    counts["annotations_over_budget"] += over
+            return [(doc, 1)]
         apply = self.budget.apply
         over = 0
         for doc in docs:

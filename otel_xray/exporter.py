@@ -31,7 +31,7 @@ from .assemble import Assembler
 from .config import DaemonAddress, exporter_settings
 from .document import Document
 from .translate import SpanDropped, Translator
-from .wire.framing import TOO_LARGE, encode_body, encode_parts
+from .wire.framing import TOO_LARGE, encode_parts, encode_translated
 from .wire.otlp_udp import encode_otlp_datagrams, load_encoder, warn_if_outside_lambda
 from .wire.transport import Transport, create_transport
 from .wire.udp import SendFailure, UdpTransport
@@ -231,8 +231,10 @@ class XRaySpanExporter(SpanExporter):
     # -- export ------------------------------------------------------------------
     def export(self, spans: Sequence[Any]) -> SpanExportResult:
         if self._shutdown:
-            return SpanExportResult.FAILURE
+            return _FAILURE
         try:
+            if self._encode_otlp is None:
+                return self._export_documents(spans)
             return self._export(spans)
         except Exception:  # the application must never see an exporter bug
             _logger.debug("otel-xray: export failed", exc_info=True)
@@ -301,7 +303,7 @@ class XRaySpanExporter(SpanExporter):
         limit = transport.max_document_bytes
         for doc, carried in self._assembler.assemble(docs, counts):
             # From here on a document is any JSON object to the wire, which also encodes hand-built ones.
-            body = encode_body(doc)  # type: ignore[arg-type]
+            body = encode_translated(doc)  # type: ignore[arg-type]
             failure: Optional[str] = None
             if len(body) <= limit:  # the common case: one document, nothing shed
                 failure = send(body, carried)
