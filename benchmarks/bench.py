@@ -95,8 +95,12 @@ def rounds(candidates: Dict[str, Callable[[], float]], repeats: int, warm_up: bo
     if warm_up:
         for function in candidates.values():
             function()
-    for _ in range(repeats):
-        for name, function in candidates.items():
+    order = list(candidates.items())
+    for round_number in range(repeats):
+        # Each round starts with the next candidate: whoever runs right after another process's
+        # round (or a collection) finds the caches cold, and that turn goes round.
+        shift = round_number % len(order)
+        for name, function in order[shift:] + order[:shift]:
             samples[name].append(function())
     return samples
 
@@ -529,7 +533,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print(f"otel-xray benchmarks: {describe_machine()}")
     print(
         f"{len(spans)} spans ({args.traces} requests: SERVER + SQL, HTTP, DynamoDB, internal with exception, SQS producer; "
-        f"ECS resource); {args.repeats} alternating rounds per comparison, medians (and lowest-highest of per-round ratios)"
+        f"ECS resource); {args.repeats} alternating rounds per comparison ({max(args.repeats, 15) if not args.quick else args.repeats} "
+        "for targets 1 and 4), medians (and lowest-highest of per-round ratios)"
     )
     # The targets closest to their limits get more rounds (each takes well under a second).
     close_rounds = args.repeats if args.quick else max(args.repeats, 15)
