@@ -90,7 +90,7 @@ def _rollup_sql(table: str, keys: Tuple[str, ...]) -> str:
         )
 
     match = " AND ".join(
-        [f"minute = CAST(COALESCE(old.start_time, 0) / 60 AS INTEGER)"]
+        ["minute = CAST(COALESCE(old.start_time, 0) / 60 AS INTEGER)"]
         + [f"{k} = old.{k}" for k in keys]
         + [f"bucket = {_bucket_sql('old.response_time')}"]
     )
