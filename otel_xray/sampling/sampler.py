@@ -34,6 +34,7 @@ from opentelemetry.trace import Link, SpanKind, get_current_span
 from opentelemetry.trace.span import TraceState
 from opentelemetry.util.types import Attributes
 
+from .. import _fork
 from ..config import parse_sampler_arg, sampler_settings
 from .client import MAX_STATISTICS_PER_CALL, SamplingApiError, SamplingClient
 from .local import DEFAULT_LOCAL_RULES, LocalRules, load_local_rules
@@ -152,7 +153,7 @@ class XRayRemoteSampler(Sampler):
         self._next_targets = 0.0
         self._warned: Dict[str, float] = {}
         self._decision_failed = False
-        _live_samplers.add(self)
+        _fork.reset_after_fork(self)
 
     # -- the decision ----------------------------------------------------------
     def should_sample(
@@ -483,18 +484,6 @@ def _poll_loop(ref: "weakref.ReferenceType[XRayRemoteSampler]", wake: threading.
         del sampler
         wake.wait(delay)
         wake.clear()
-
-
-_live_samplers: "weakref.WeakSet[XRayRemoteSampler]" = weakref.WeakSet()
-
-
-def _after_fork_in_child() -> None:
-    for sampler in list(_live_samplers):
-        sampler._after_fork_in_child()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def xray_sampler_from_arg(arg: Optional[str] = None) -> XRayRemoteSampler:

@@ -54,7 +54,6 @@ import os
 import random as _random
 import threading
 import time
-import weakref
 from collections import Counter, deque
 from types import MappingProxyType
 from typing import Any, Callable, Deque, Dict, List, Mapping, NamedTuple, Optional, Tuple
@@ -75,6 +74,7 @@ except ImportError as _missing:  # pragma: no cover - depends on the environment
         "the 'api' transport sends through botocore, which is not installed: pip install 'otel-xray[api]'"
     ) from _missing
 
+from .. import _fork
 from .._sdk import suppress_instrumentation_context
 from ..version import __version__
 from .framing import MAX_DOCUMENT_BYTES
@@ -136,18 +136,6 @@ class ApiTransportStats(NamedTuple):
     in_flight_documents: int = 0
     #: Spans lost by cause, in all (``take_losses`` hands out the same, in instalments).
     losses: Mapping[str, int] = MappingProxyType({})
-
-
-_transports: "weakref.WeakSet[XRayApiTransport]" = weakref.WeakSet()
-
-
-def _after_fork_in_child() -> None:
-    for transport in list(_transports):
-        transport._reset_after_fork()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 # (encoded document as handed over, spans in it, bytes of its body)
@@ -251,7 +239,7 @@ class XRayApiTransport:
         # survives a fork, since the child has the same configuration.
         self._disabled: Optional[str] = None
         self._init_state()
-        _transports.add(self)
+        _fork.reset_after_fork(self)
         self._ensure_worker()
 
     # ------------------------------------------------------------ state
@@ -281,7 +269,7 @@ class XRayApiTransport:
         self._retry_conditions = _standard_retries.StandardRetryConditions(max_attempts=self._max_attempts)
         self._throttling = _standard_retries.ThrottlingErrorDetector(self._retry_adapter)
 
-    def _reset_after_fork(self) -> None:
+    def _after_fork_in_child(self) -> None:
         if self._client is not None:
             self._inherited_clients.append(self._client)
         self._init_state()
