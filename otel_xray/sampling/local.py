@@ -23,13 +23,12 @@ FixedRate, fixed_target -> ReservoirSize, priority = position in the file,
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Set, Tuple, Union
 
-from .rules import DEFAULT_PRIORITY, DEFAULT_RULE_NAME, SamplingRule, fraction
+from .rules import DEFAULT_PRIORITY, DEFAULT_RULE_NAME, SamplingRule, fraction, read_json_file
 
 __all__ = ["LocalRule", "LocalRules", "load_local_rules", "DEFAULT_LOCAL_RULES"]
 
@@ -159,17 +158,7 @@ def load_local_rules(source: Union[str, "os.PathLike[str]", Mapping[str, Any], L
     if not isinstance(source, (str, os.PathLike)):
         raise TypeError(f"local sampling rules must be a path or a dict, not {type(source).__name__}")
     path = os.fspath(source)
-    try:
-        with open(path, encoding="utf-8") as handle:
-            document = json.load(handle)
-    except OSError as exc:
-        raise ValueError(f"cannot read local sampling rules file {path!r}: {exc.strerror or exc}") from None
-    except ValueError as exc:
-        raise ValueError(f"local sampling rules file {path!r} is not JSON: {exc}") from None
-    try:
-        return _parse(document, path)
-    except ValueError as exc:
-        raise ValueError(f"local sampling rules file {path!r}: {exc}") from None
+    return read_json_file(path, "local sampling rules file", lambda document: _parse(document, path))
 
 
 #: The SDK's built-in file: version 2, no rules, default 1 request/s + 5%.

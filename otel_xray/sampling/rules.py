@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, TypeVar, Union
 
 __all__ = [
     "DEFAULT_RULE_NAME",
@@ -275,15 +275,27 @@ def rules_from_document(document: Any, with_default: bool = True) -> Tuple[Sampl
 
 def load_rules_file(path: Union[str, "os.PathLike[str]"], with_default: bool = True) -> Tuple[SamplingRule, ...]:
     """Read a rules file (the API's shape or the aws-xray-sdk local format); ``ValueError`` naming the file."""
+    return read_json_file(path, "sampling rules file", lambda document: rules_from_document(document, with_default))
+
+
+_Parsed = TypeVar("_Parsed")
+
+
+def read_json_file(path: Union[str, "os.PathLike[str]"], what: str, parse: Callable[[Any], _Parsed]) -> _Parsed:
+    """``parse`` applied to the JSON in the file at ``path``; every ``ValueError`` names ``what`` and the file.
+
+    Both rules file readers (this module's and :mod:`otel_xray.sampling.local`'s) use it.
+    """
+    name = os.fspath(path)
     try:
-        with open(path, encoding="utf-8") as handle:
+        with open(name, encoding="utf-8") as handle:
             document = json.load(handle)
     except OSError as exc:
-        raise ValueError(f"cannot read sampling rules file {os.fspath(path)!r}: {exc.strerror or exc}") from None
+        raise ValueError(f"cannot read {what} {name!r}: {exc.strerror or exc}") from None
     except ValueError as exc:
-        raise ValueError(f"sampling rules file {os.fspath(path)!r} is not JSON: {exc}") from None
+        raise ValueError(f"{what} {name!r} is not JSON: {exc}") from None
     try:
-        return rules_from_document(document, with_default=with_default)
+        return parse(document)
     except ValueError as exc:
-        raise ValueError(f"sampling rules file {os.fspath(path)!r}: {exc}") from None
+        raise ValueError(f"{what} {name!r}: {exc}") from None
 
