@@ -289,11 +289,7 @@ def _print_sampling_rules(service: Any, endpoint: str, source: Optional[str]) ->
 
 
 def _rule_matchers(rule: Any) -> str:
-    fields = [
-        ("ServiceName", rule.service_name), ("ServiceType", rule.service_type), ("Host", rule.host),
-        ("HTTPMethod", rule.http_method), ("URLPath", rule.url_path), ("ResourceARN", rule.resource_arn),
-    ]
-    shown = [f"{name} {value!r}" for name, value in fields if value != "*"]
+    shown = [f"{name} {value!r}" for name, value in rule.matchers().items() if value != "*"]
     shown += [f"{key}={value!r}" for key, value in rule.attributes]
     if rule.version != 1:
         shown.append(f"Version {rule.version} (ignored by samplers)")

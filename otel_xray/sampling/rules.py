@@ -45,10 +45,18 @@ _STRING_LIMITS = {
     "HTTPMethod": 10,
     "URLPath": 128,
 }
-_MATCHERS = ("ServiceName", "ServiceType", "Host", "HTTPMethod", "URLPath", "ResourceARN")
+# The matchers, in the API model's order: the API's member -> the SamplingRule field.
+_MATCHERS = {
+    "ServiceName": "service_name",
+    "ServiceType": "service_type",
+    "Host": "host",
+    "HTTPMethod": "http_method",
+    "URLPath": "url_path",
+    "ResourceARN": "resource_arn",
+}
 _KNOWN_FIELDS = frozenset(
     ("RuleName", "RuleARN", "ResourceARN", "Priority", "FixedRate", "ReservoirSize", "Version", "Attributes", "SamplingRateBoost")
-    + _MATCHERS
+    + tuple(_MATCHERS)
 )
 
 
@@ -107,6 +115,10 @@ class SamplingRule:
         if self.sampling_rate_boost is not None:
             document["SamplingRateBoost"] = dict(self.sampling_rate_boost)
         return document
+
+    def matchers(self) -> Dict[str, str]:
+        """The rule's globs by API member name (``ServiceName``, ``ServiceType``, ``Host``, ...)."""
+        return {member: getattr(self, field) for member, field in _MATCHERS.items()}
 
     def describe(self) -> str:
         """One line: what the rule samples."""
@@ -180,13 +192,13 @@ def parse_rule(data: Any, index: Optional[int] = None, strict: bool = True) -> S
         raise fail(f"ReservoirSize is required, an integer >= 0 (requests per second), got {reservoir!r}")
 
     matchers: Dict[str, str] = {}
-    for member in _MATCHERS:
+    for member, field in _MATCHERS.items():
         value = data.get(member, "*" if strict else None)
         if not isinstance(value, str):
             raise fail(f"{member} must be a string (a glob; '*' matches anything), got {value!r}")
         if strict and len(value) > _STRING_LIMITS[member]:
             raise fail(f"{member} is longer than {_STRING_LIMITS[member]} characters")
-        matchers[member] = value
+        matchers[field] = value
 
     version = data.get("Version", 1 if strict else None)
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
@@ -217,12 +229,7 @@ def parse_rule(data: Any, index: Optional[int] = None, strict: bool = True) -> S
         priority=priority,
         fixed_rate=fixed_rate,
         reservoir_size=reservoir,
-        service_name=matchers["ServiceName"],
-        service_type=matchers["ServiceType"],
-        host=matchers["Host"],
-        http_method=matchers["HTTPMethod"],
-        url_path=matchers["URLPath"],
-        resource_arn=matchers["ResourceARN"],
+        **matchers,
         version=version,
         attributes=tuple(sorted(attributes)),
         rule_arn=rule_arn,
