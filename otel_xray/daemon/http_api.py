@@ -20,6 +20,7 @@ or ``Sec-Fetch-Site`` say so), so that no web page can write into the store.
 
 from __future__ import annotations
 
+import datetime
 import ipaddress
 import json
 import socket
@@ -43,6 +44,35 @@ class ApiError(Exception):
         self.message = message
         self.code = code
         self.status = status
+
+
+def epoch_seconds(value: Any) -> Optional[float]:
+    """A timestamp in a request body as epoch seconds, or ``None`` when ``value`` is not one.
+
+    The forms X-Ray API clients send: a number of epoch seconds (botocore's
+    rest-json), the same as a decimal string, or an ISO 8601 date-time (``Z``
+    or an offset; none means UTC). Every operation that reads a time reads it here.
+    """
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    try:
+        parsed = datetime.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=datetime.timezone.utc)
+    return parsed.timestamp()
 
 
 @dataclass

@@ -28,7 +28,6 @@ daemon does not have come back in ``UnprocessedStatistics``.
 from __future__ import annotations
 
 import base64
-import datetime
 import re
 import threading
 import time
@@ -37,7 +36,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Set, Tuple
 
 from ..sampling.rules import SamplingRule, default_rule, sort_rules
-from .http_api import ApiError, HttpRoutes
+from .http_api import ApiError, HttpRoutes, epoch_seconds
 
 __all__ = ["ClientStatistics", "SamplingRulesService", "sampling_routes", "format_statistics"]
 
@@ -68,24 +67,6 @@ def _count(document: Mapping[str, Any], member: str, where: str, required: bool 
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
         raise ApiError(f"{where}: {member} must be an integer >= 0, got {value!r}")
     return value
-
-
-def _timestamp(value: Any, where: str) -> float:
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    if isinstance(value, str):
-        text = value.strip()
-        if text.endswith(("Z", "z")):
-            text = text[:-1] + "+00:00"
-        try:
-            parsed = datetime.datetime.fromisoformat(text)
-        except ValueError:
-            pass
-        else:
-            if parsed.tzinfo is None:
-                parsed = parsed.replace(tzinfo=datetime.timezone.utc)
-            return parsed.timestamp()
-    raise ApiError(f"{where}: Timestamp must be epoch seconds or an ISO-8601 date-time, got {value!r}")
 
 
 class SamplingRulesService:
@@ -270,7 +251,9 @@ class SamplingRulesService:
             raise ApiError(f"{where}: ClientID must be 24 hexadecimal characters, got {client!r}")
         if "Timestamp" not in document:
             raise ApiError(f"{where}: Timestamp is required")
-        stamp = _timestamp(document["Timestamp"], where)
+        stamp = epoch_seconds(document["Timestamp"])
+        if stamp is None:
+            raise ApiError(f"{where}: Timestamp must be epoch seconds or an ISO-8601 date-time, got {document['Timestamp']!r}")
         flags: List[str] = []
         requests = _count(document, "RequestCount", where)
         if "SampledCount" in document:
