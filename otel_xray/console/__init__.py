@@ -36,6 +36,8 @@ SECURITY_HEADERS = {
 _TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
           ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml"}
 _STATIC_FILES = ("index.html", "app.js", "style.css", "favicon.svg")
+# The operations the page calls, each a method of _Console served at /console/api/<name>.
+_OPERATIONS = ("status", "traces", "trace", "graph", "lint")
 _PAGE_LIMIT = 200
 
 
@@ -145,13 +147,7 @@ def console_routes(store: TraceStore) -> HttpRoutes:
     """The console's pages and operations, with the security headers on every response."""
     console = _Console(store)
     return HttpRoutes(
-        post_json={
-            "/console/api/status": console.status,
-            "/console/api/traces": console.traces,
-            "/console/api/trace": console.trace,
-            "/console/api/graph": console.graph,
-            "/console/api/lint": console.lint,
-        },
+        post_json={f"/console/api/{name}": getattr(console, name) for name in _OPERATIONS},
         get={"/": console.page, **{f"/static/{name}": console.page for name in _STATIC_FILES if name != "index.html"}},
         headers=dict(SECURITY_HEADERS),
     )
