@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 import threading
 import time
-from typing import List, Optional
+from typing import Dict, List, Optional
 
 from opentelemetry.context import Context, create_key, get_value, set_value
 from opentelemetry.sdk.trace.id_generator import IdGenerator
@@ -136,3 +136,17 @@ def derived_segment_id(span_id: int) -> str:
     if value == span_id or value == 0:  # a fixed point of the mix (vanishingly rare): step off it
         value = (value + 1) & _MASK64 or 1
     return "%016x" % value
+
+
+def parse_trace_header(value: Optional[str]) -> Dict[str, str]:
+    """An ``X-Amzn-Trace-Id`` value, ``Root=1-...;Parent=...;Sampled=1``, as a dict (empty if absent).
+
+    Unknown keys (``Self``, ``Lineage``) are kept too. The propagator and the
+    Lambda support read the header here.
+    """
+    fields: Dict[str, str] = {}
+    for part in (value or "").split(";"):
+        key, sep, item = part.partition("=")
+        if sep:
+            fields[key.strip()] = item.strip()
+    return fields

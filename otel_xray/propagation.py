@@ -22,14 +22,14 @@ default) lets a full X-Ray header win over ``traceparent``.
 from __future__ import annotations
 
 import logging
-from typing import Dict, Optional, Set
+from typing import Optional, Set
 
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.propagators.aws import AwsXRayPropagator
 from opentelemetry.propagators.textmap import CarrierT, Getter, Setter, TextMapPropagator, default_getter, default_setter
 
-from .ids import otel_trace_id, with_trace_to_join
+from .ids import otel_trace_id, parse_trace_header, with_trace_to_join
 
 __all__ = ["TRACE_HEADER", "XRayPropagator"]
 
@@ -51,7 +51,7 @@ class XRayPropagator(TextMapPropagator):
         getter: Getter[CarrierT] = default_getter,
     ) -> Context:
         values = getter.get(carrier, TRACE_HEADER)
-        fields = _fields(values[0]) if values and len(values) == 1 and values[0] else {}
+        fields = parse_trace_header(values[0]) if values and len(values) == 1 else {}
         if not fields or fields.get("Parent"):
             return self._xray.extract(carrier, context, getter)
         if context is None:
@@ -78,12 +78,3 @@ class XRayPropagator(TextMapPropagator):
     def fields(self) -> Set[str]:
         return set(self._xray.fields)
 
-
-def _fields(header: str) -> Dict[str, str]:
-    """``Root=...;Parent=...;Sampled=...`` as a dict; unknown keys (``Self``, ``Lineage``) kept too."""
-    found = {}
-    for part in header.split(";"):
-        key, sep, value = part.partition("=")
-        if sep:
-            found[key.strip()] = value.strip()
-    return found

@@ -28,7 +28,7 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFl
 
 from .. import config
 from ..annotate import install_local_root_tracking, local_root_span
-from ..ids import XRayIdGenerator, otel_trace_id
+from ..ids import XRayIdGenerator, otel_trace_id, parse_trace_header
 from ..version import __version__
 from .entities import DummySegment, DummySubsegment, Entity, FacadeSegment, Segment, Subsegment, sanitize_entity_name
 from .exceptions import SegmentNameMissingException, SegmentNotFoundException
@@ -397,7 +397,6 @@ class AWSXRayRecorder:
 
     def _lambda_parent(self) -> Optional[SpanContext]:
         """The function's segment that Lambda recorded, from this invocation's ``_X_AMZN_TRACE_ID``."""
-        from ..aws_lambda import parse_trace_header
         from ..config import lambda_trace_header
 
         header = parse_trace_header(lambda_trace_header())
