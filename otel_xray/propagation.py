@@ -22,12 +22,12 @@ default) lets a full X-Ray header win over ``traceparent``.
 from __future__ import annotations
 
 import logging
-from typing import Optional, Set
+from typing import Optional
 
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.propagators.aws import AwsXRayPropagator
-from opentelemetry.propagators.textmap import CarrierT, Getter, Setter, TextMapPropagator, default_getter, default_setter
+from opentelemetry.propagators.textmap import CarrierT, Getter, default_getter
 
 from .ids import otel_trace_id, parse_trace_header, with_trace_to_join
 
@@ -38,11 +38,8 @@ TRACE_HEADER = "X-Amzn-Trace-Id"
 _logger = logging.getLogger(__name__)
 
 
-class XRayPropagator(TextMapPropagator):
-    """``X-Amzn-Trace-Id`` in and out; a header with ``Root=`` only joins that trace."""
-
-    def __init__(self) -> None:
-        self._xray = AwsXRayPropagator()
+class XRayPropagator(AwsXRayPropagator):
+    """The X-Ray propagator, except that a header with ``Root=`` only joins that trace (injection is its own)."""
 
     def extract(
         self,
@@ -53,7 +50,7 @@ class XRayPropagator(TextMapPropagator):
         values = getter.get(carrier, TRACE_HEADER)
         fields = parse_trace_header(values[0]) if values and len(values) == 1 else {}
         if not fields or fields.get("Parent"):
-            return self._xray.extract(carrier, context, getter)
+            return super().extract(carrier, context, getter)
         if context is None:
             context = Context()
         root = fields.get("Root", "")
@@ -65,16 +62,4 @@ class XRayPropagator(TextMapPropagator):
         if not trace_id or trace.get_current_span(context).get_span_context().is_valid:
             return context
         return with_trace_to_join(trace_id, context)
-
-    def inject(
-        self,
-        carrier: CarrierT,
-        context: Optional[Context] = None,
-        setter: Setter[CarrierT] = default_setter,
-    ) -> None:
-        self._xray.inject(carrier, context, setter)
-
-    @property
-    def fields(self) -> Set[str]:
-        return set(self._xray.fields)
 
