@@ -346,15 +346,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
             return 2
         for doc in stored:
             total += 1
-            verdict = validate_document(doc.document)
-            label = f"{args.db} {doc.trace_id} {doc.id}"
-            if not verdict.valid:
-                bad += 1
-                _say(f"{label}: INVALID: " + "; ".join(verdict.errors))
-            elif args.verbose or verdict.warnings:
-                _say(f"{label}: valid")
-                for warning in verdict.warnings:
-                    _say(f"  warning: {warning}")
+            bad += not _report_verdict(f"{args.db} {doc.trace_id} {doc.id}", validate_document(doc.document), args.verbose)
     for path in args.files:
         text = _read_text(path, "validate")
         if text is None:
@@ -365,16 +357,20 @@ def _cmd_validate(args: argparse.Namespace) -> int:
                 bad += 1
                 _say(f"{path} {label}: INVALID: {reason}")
                 continue
-            verdict = validate_document(document)
-            if not verdict.valid:
-                bad += 1
-                _say(f"{path} {label}: INVALID: " + "; ".join(verdict.errors))
-            elif args.verbose or verdict.warnings:
-                _say(f"{path} {label}: valid")
-                for warning in verdict.warnings:
-                    _say(f"  warning: {warning}")
+            bad += not _report_verdict(f"{path} {label}", validate_document(document), args.verbose)
     print(f"{total} document(s), {total - bad} valid, {bad} invalid")
     return 1 if bad else 0
+
+
+def _report_verdict(label: str, verdict: Any, verbose: bool) -> bool:
+    """Print one document's verdict (a valid one only with ``verbose`` or warnings); whether it is valid."""
+    if not verdict.valid:
+        _say(f"{label}: INVALID: " + "; ".join(verdict.errors))
+    elif verbose or verdict.warnings:
+        _say(f"{label}: valid")
+        for warning in verdict.warnings:
+            _say(f"  warning: {warning}")
+    return bool(verdict.valid)
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
