@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import json
 import os
 import signal
@@ -132,27 +131,19 @@ def _cmd_daemon(args: argparse.Namespace) -> int:
     from .daemon.server import LocalDaemon
     from .daemon.show import document_line
 
+    from .local_xray import console_url, loopback_or_refuse, open_store_or_say, store_routes, store_summary
+
     host, port = _listen_address(args.listen)
-    try:
-        loopback = ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = host == "localhost"
-    if not loopback and not args.allow_remote:
-        print(f"otel-xray daemon: {host} is not a loopback address; add --allow-remote to listen on it", file=sys.stderr)
+    if not loopback_or_refuse(host, args.allow_remote, "daemon"):
         return 2
     sampling = _sampling_service(args)
-    from .daemon.store import StoreError
-    from .local_xray import console_url, open_store, store_routes, store_summary
-
     if args.console and args.no_db:
         _say("otel-xray daemon: --console shows the store; it cannot go with --no-db", file=sys.stderr)
         return 2
     store = None
     if not args.no_db:
-        try:
-            store = open_store(args)
-        except StoreError as exc:
-            _say(f"otel-xray daemon: {exc}", file=sys.stderr)
+        store = open_store_or_say(args, "daemon")
+        if store is None:
             return 2
     try:
         out = RotatingTextFile(args.out, args.out_max_bytes, args.out_backups) if args.out else None
