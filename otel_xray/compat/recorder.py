@@ -17,6 +17,7 @@ import functools
 import inspect
 import json
 import logging
+import operator
 import threading
 import time
 import traceback
@@ -97,6 +98,37 @@ class DynamicNaming:
 
     def get_name(self, host_name: Optional[str]) -> Optional[str]:
         return _dynamic_name(self.pattern, host_name, self.fallback)
+
+
+def _configured(name: str, convert: Optional[Callable[[Any], Any]] = None) -> Any:
+    """A recorder attribute kept in ``_<name>``: what ``configure(<name>=...)`` set.
+
+    Read-only, unless ``convert`` is given: then assigning stores ``convert(value)``.
+    """
+    attribute, doc = "_" + name, f"What ``configure({name}=...)`` set."
+    if convert is None:
+        return property(operator.attrgetter(attribute), doc=doc)
+    stored = convert
+
+    def assign(recorder: AWSXRayRecorder, value: Any) -> None:
+        setattr(recorder, attribute, stored(value))
+
+    return property(operator.attrgetter(attribute), assign, doc=doc)
+
+
+def _dummy_while_disabled(dummy: Callable[..., Entity]) -> Callable[[_F], _F]:
+    """The method answers ``dummy`` (a handle on no span) while the SDK is disabled, as aws-xray-sdk does."""
+
+    def decorate(method: _F) -> _F:
+        @functools.wraps(method)
+        def checked(self: AWSXRayRecorder, *args: Any, **kwargs: Any) -> Any:
+            if not global_sdk_config.sdk_enabled():
+                return dummy(self, trace.INVALID_SPAN, global_sdk_config.DISABLED_ENTITY_NAME)
+            return method(self, *args, **kwargs)
+
+        return checked  # type: ignore[return-value]
+
+    return decorate
 
 
 class AWSXRayRecorder:
@@ -256,46 +288,20 @@ class AWSXRayRecorder:
             _notice("context_missing:" + setting.problem, "otel_xray.compat: %s", setting.problem, level=logging.WARNING)
         return setting.value  # type: ignore[return-value]
 
-    @property
-    def sampling(self) -> bool:
-        return self._sampling
-
-    @sampling.setter
-    def sampling(self, value: bool) -> None:
-        self._sampling = bool(value)
-
-    @property
-    def sampler(self) -> Any:
-        return self._sampler
-
-    @property
-    def sampling_rules(self) -> Any:
-        return self._sampling_rules
-
-    @property
-    def plugins(self) -> Tuple[str, ...]:
-        return self._plugins
+    sampling = _configured("sampling", convert=bool)
+    sampler = _configured("sampler")
+    sampling_rules = _configured("sampling_rules")
+    plugins = _configured("plugins")
 
     @property
     def daemon_address(self) -> Optional[config.DaemonAddress]:
         env = config.xray_sdk_daemon_address(self._daemon_code)
         return env.value  # type: ignore[return-value]
 
-    @property
-    def context(self) -> Any:
-        return self._context
-
-    @property
-    def emitter(self) -> Any:
-        return self._emitter
-
-    @property
-    def streaming(self) -> Any:
-        return self._streaming
-
-    @property
-    def streaming_threshold(self) -> Optional[int]:
-        return self._streaming_threshold
+    context = _configured("context")
+    emitter = _configured("emitter")
+    streaming = _configured("streaming")
+    streaming_threshold = _configured("streaming_threshold")
 
     @property
     def dynamic_naming(self) -> Any:
@@ -313,9 +319,7 @@ class AWSXRayRecorder:
     def max_trace_back(self, value: int) -> None:
         self._max_trace_back = value
 
-    @property
-    def stream_sql(self) -> bool:
-        return self._stream_sql
+    stream_sql = _configured("stream_sql")
 
     @property
     def enabled(self) -> bool:
@@ -430,6 +434,7 @@ class AWSXRayRecorder:
         return Segment(self, root, getattr(root, "name", "") or "")
 
     # ------------------------------------------------------------- segments
+    @_dummy_while_disabled(DummySegment)
     def begin_segment(
         self, name: Optional[str] = None, traceid: Optional[str] = None, parent_id: Optional[str] = None, sampling: Any = None
     ) -> Segment:
@@ -517,10 +522,9 @@ class AWSXRayRecorder:
             return
         self._end_entity(segment, end_time)
 
+    @_dummy_while_disabled(DummySegment)
     def current_segment(self) -> Optional[Segment]:
         """The segment of the current span (a handle on it), or ``None`` with no span."""
-        if not global_sdk_config.sdk_enabled():
-            return DummySegment(self, trace.INVALID_SPAN, global_sdk_config.DISABLED_ENTITY_NAME)
         current = trace.get_current_span()
         if not current.get_span_context().is_valid:
             if self.in_lambda:
@@ -532,10 +536,9 @@ class AWSXRayRecorder:
         return self._segment_of(current)  # type: ignore[return-value]
 
     # ---------------------------------------------------------- subsegments
+    @_dummy_while_disabled(DummySubsegment)
     def begin_subsegment(self, name: str, namespace: str = "local") -> Optional[Subsegment]:
         """Start a subsegment under the current span; ``None`` (and a log line) with no segment."""
-        if not global_sdk_config.sdk_enabled():
-            return DummySubsegment(self, trace.INVALID_SPAN, global_sdk_config.DISABLED_ENTITY_NAME)
         return self._begin_subsegment(sanitize_entity_name(name), namespace)
 
     def _begin_subsegment(self, name: str, namespace: str) -> Optional[Subsegment]:
@@ -564,10 +567,9 @@ class AWSXRayRecorder:
         _OPEN[span.get_span_context().span_id] = entity
         return entity
 
+    @_dummy_while_disabled(DummySubsegment)
     def begin_subsegment_without_sampling(self, name: str) -> Optional[Subsegment]:
         """A subsegment that records nothing, and says ``Sampled=0`` downstream."""
-        if not global_sdk_config.sdk_enabled():
-            return DummySubsegment(self, trace.INVALID_SPAN, global_sdk_config.DISABLED_ENTITY_NAME)
         current = trace.get_current_span().get_span_context()
         if not current.is_valid:
             self._missing("begin_subsegment_without_sampling")
@@ -590,10 +592,9 @@ class AWSXRayRecorder:
             return
         self._end_entity(entity, end_time)
 
+    @_dummy_while_disabled(DummySubsegment)
     def current_subsegment(self) -> Optional[Subsegment]:
         """The current subsegment, or ``None`` when the segment itself is current (as in the SDK)."""
-        if not global_sdk_config.sdk_enabled():
-            return DummySubsegment(self, trace.INVALID_SPAN, global_sdk_config.DISABLED_ENTITY_NAME)
         current = trace.get_current_span()
         context = current.get_span_context()
         if not context.is_valid:
@@ -719,10 +720,9 @@ class AWSXRayRecorder:
             return False
         return bool(trace.get_current_span().get_span_context().trace_flags.sampled)
 
+    @_dummy_while_disabled(DummySegment)
     def get_trace_entity(self) -> Optional[Entity]:
         """The current subsegment, else the current segment."""
-        if not global_sdk_config.sdk_enabled():
-            return DummySegment(self, trace.INVALID_SPAN, global_sdk_config.DISABLED_ENTITY_NAME)
         current = trace.get_current_span()
         if not current.get_span_context().is_valid:
             if self.in_lambda:
