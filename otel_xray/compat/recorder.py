@@ -13,6 +13,7 @@ spans that instrumentations started (a Flask request's, say).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import json
@@ -21,7 +22,8 @@ import operator
 import threading
 import time
 import traceback
-from typing import Any, Callable, Dict, Optional, Tuple, TypeVar
+from types import SimpleNamespace
+from typing import Any, Callable, Dict, Generic, Iterator, Optional, Tuple, TypeVar
 
 from opentelemetry import context as context_api
 from opentelemetry import trace
@@ -42,6 +44,7 @@ _logger = logging.getLogger("otel_xray.compat")
 MISSING_SEGMENT_MSG = "cannot find the current segment/subsegment, please make sure you have a segment open"
 _CAPTURED = "__otel_xray_capture__"
 _F = TypeVar("_F", bound=Callable[..., Any])
+_E = TypeVar("_E", bound=Entity)
 
 # span ID -> the entity of every open span that this layer started.
 _OPEN: Dict[int, Entity] = {}
@@ -442,8 +445,6 @@ class AWSXRayRecorder:
 
         ``sampling``: 0 not sampled, 1 (or a rule name) sampled, ``None`` the sampler decides.
         """
-        if not global_sdk_config.sdk_enabled():
-            return DummySegment(self, trace.INVALID_SPAN, global_sdk_config.DISABLED_ENTITY_NAME)
         if self.in_lambda:
             _logger.warning("Cannot create segments inside Lambda function. Discarded.")
             return DummySegment(self, trace.INVALID_SPAN, name or "")
@@ -653,36 +654,27 @@ class AWSXRayRecorder:
         self, wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any, name: str, namespace: str, meta_processor: Any
     ) -> Any:
         """Call ``wrapped`` inside a subsegment; ``meta_processor(...)`` may annotate it after the call (SDK patchers' API)."""
-        subsegment = self.begin_subsegment(name, namespace)
-        exception = None
-        return_value = None
-        try:
-            return_value = wrapped(*args, **kwargs)
-            return return_value
-        except Exception as exc:
-            exception = exc
-            raise
-        finally:
-            if subsegment is not None:
-                end_time = time.time()
-                if callable(meta_processor):
-                    meta_processor(
-                        wrapped=wrapped, instance=instance, args=args, kwargs=kwargs, return_value=return_value,
-                        exception=exception, subsegment=subsegment, stack=None,
-                    )
-                elif exception is not None:
-                    subsegment.add_exception(exception, None)
-                self._end_entity(subsegment, end_time)
+        with self._recorded_call(wrapped, instance, args, kwargs, name, namespace, meta_processor) as call:
+            call.return_value = wrapped(*args, **kwargs)
+        return call.return_value
 
     async def record_subsegment_async(
         self, wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any, name: str, namespace: str, meta_processor: Any
     ) -> Any:
+        with self._recorded_call(wrapped, instance, args, kwargs, name, namespace, meta_processor) as call:
+            call.return_value = await wrapped(*args, **kwargs)
+        return call.return_value
+
+    @contextlib.contextmanager
+    def _recorded_call(
+        self, wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any, name: str, namespace: str, meta_processor: Any
+    ) -> Iterator[SimpleNamespace]:
+        """``record_subsegment``'s subsegment around the call, which sets ``return_value`` on what this yields."""
         subsegment = self.begin_subsegment(name, namespace)
+        call = SimpleNamespace(return_value=None)
         exception = None
-        return_value = None
         try:
-            return_value = await wrapped(*args, **kwargs)
-            return return_value
+            yield call
         except Exception as exc:
             exception = exc
             raise
@@ -691,7 +683,7 @@ class AWSXRayRecorder:
                 end_time = time.time()
                 if callable(meta_processor):
                     meta_processor(
-                        wrapped=wrapped, instance=instance, args=args, kwargs=kwargs, return_value=return_value,
+                        wrapped=wrapped, instance=instance, args=args, kwargs=kwargs, return_value=call.return_value,
                         exception=exception, subsegment=subsegment, stack=None,
                     )
                 elif exception is not None:
@@ -769,45 +761,58 @@ def _load_rules(rules: Any) -> Any:
         return json.load(handle)
 
 
-class SegmentContextManager:
-    """``in_segment``: begin on enter; on exit record an escaping exception, then end."""
+class _EntityContextManager(Generic[_E]):
+    """``with`` and ``async with`` an entity: begun on enter; on exit an escaping exception is recorded on it, then it ends."""
 
-    def __init__(self, recorder: AWSXRayRecorder, name: Optional[str] = None, **segment_kwargs: Any) -> None:
+    def __init__(self, recorder: AWSXRayRecorder, name: Optional[str] = None, **entity_kwargs: Any) -> None:
         self.recorder = recorder
         self.name = name
-        self.segment_kwargs = segment_kwargs
-        self.segment: Optional[Segment] = None
+        self.entity_kwargs = entity_kwargs
+        self.entity: Optional[_E] = None
 
-    def __enter__(self) -> Segment:
-        self.segment = self.recorder.begin_segment(name=self.name, **self.segment_kwargs)
-        return self.segment
+    def _begin(self) -> Optional[_E]:
+        raise NotImplementedError
+
+    def _end(self, entity: _E) -> None:
+        self.recorder._end_entity(entity, None)
+
+    def __enter__(self) -> Optional[_E]:
+        self.entity = self._begin()
+        return self.entity
 
     def __exit__(self, exc_type: Any, exc_val: Any, exc_tb: Any) -> None:
-        segment = self.segment
-        if segment is None:
+        entity = self.entity
+        if entity is None:
             return
         if exc_val is not None:
-            segment.add_exception(exc_val, traceback.extract_tb(exc_tb, limit=self.recorder.max_trace_back))
-        if segment._owned:
-            self.recorder._end_entity(segment, None)
-        else:
-            self.recorder.end_segment()
+            entity.add_exception(exc_val, traceback.extract_tb(exc_tb, limit=self.recorder.max_trace_back))
+        self._end(entity)
 
-    async def __aenter__(self) -> Segment:
+    async def __aenter__(self) -> Optional[_E]:
         return self.__enter__()
 
     async def __aexit__(self, exc_type: Any, exc_val: Any, exc_tb: Any) -> None:
         self.__exit__(exc_type, exc_val, exc_tb)
 
 
-class SubsegmentContextManager:
+class SegmentContextManager(_EntityContextManager[Segment]):
+    """``in_segment``."""
+
+    def _begin(self) -> Segment:
+        return self.recorder.begin_segment(name=self.name, **self.entity_kwargs)
+
+    def _end(self, entity: Segment) -> None:
+        if entity._owned:
+            self.recorder._end_entity(entity, None)
+        else:
+            self.recorder.end_segment()
+
+
+class SubsegmentContextManager(_EntityContextManager[Subsegment]):
     """``in_subsegment`` and ``capture``: a context manager (sync and async) and a decorator."""
 
-    def __init__(self, recorder: AWSXRayRecorder, name: Optional[str] = None, **subsegment_kwargs: Any) -> None:
-        self.recorder = recorder
-        self.name = name
-        self.subsegment_kwargs = subsegment_kwargs
-        self.subsegment: Optional[Subsegment] = None
+    def _begin(self) -> Optional[Subsegment]:
+        return self.recorder.begin_subsegment(name=self.name, **self.entity_kwargs)  # type: ignore[arg-type]
 
     def __call__(self, wrapped: _F) -> _F:
         if getattr(wrapped, _CAPTURED, False):
@@ -815,60 +820,47 @@ class SubsegmentContextManager:
             return wrapped
         recorder = self.recorder
         name = sanitize_entity_name(self.name or getattr(wrapped, "__name__", "") or "function")
-        namespace = self.subsegment_kwargs.get("namespace", "local")
-        enabled = global_sdk_config.sdk_enabled
+        namespace = self.entity_kwargs.get("namespace", "local")
 
         if inspect.iscoroutinefunction(wrapped):
 
             @functools.wraps(wrapped)
             async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-                entity = recorder._begin_subsegment(name, namespace) if enabled() else None
-                if entity is None:
+                with _CapturedCall(recorder, name, namespace):
                     return await wrapped(*args, **kwargs)
-                try:
-                    return await wrapped(*args, **kwargs)
-                except Exception as exc:
-                    entity.add_exception(exc, None)
-                    raise
-                finally:
-                    recorder._end_entity(entity, None)
 
-            setattr(async_wrapper, _CAPTURED, True)
-            return async_wrapper  # type: ignore[return-value]
+            captured: Any = async_wrapper
+        else:
 
-        @functools.wraps(wrapped)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            entity = recorder._begin_subsegment(name, namespace) if enabled() else None
-            if entity is None:
-                return wrapped(*args, **kwargs)
-            try:
-                return wrapped(*args, **kwargs)
-            except Exception as exc:
-                entity.add_exception(exc, None)
-                raise
-            finally:
-                recorder._end_entity(entity, None)
+            @functools.wraps(wrapped)
+            def wrapper(*args: Any, **kwargs: Any) -> Any:
+                with _CapturedCall(recorder, name, namespace):
+                    return wrapped(*args, **kwargs)
 
-        setattr(wrapper, _CAPTURED, True)
-        return wrapper  # type: ignore[return-value]
+            captured = wrapper
+        setattr(captured, _CAPTURED, True)
+        return captured  # type: ignore[no-any-return]
 
-    def __enter__(self) -> Optional[Subsegment]:
-        self.subsegment = self.recorder.begin_subsegment(name=self.name, **self.subsegment_kwargs)  # type: ignore[arg-type]
-        return self.subsegment
+
+class _CapturedCall:
+    """One call of a captured function: inside a subsegment (none while the SDK is disabled), which records
+    an escaping exception."""
+
+    __slots__ = ("recorder", "entity")
+
+    def __init__(self, recorder: AWSXRayRecorder, name: str, namespace: str) -> None:
+        self.recorder = recorder
+        self.entity = recorder._begin_subsegment(name, namespace) if global_sdk_config.sdk_enabled() else None
+
+    def __enter__(self) -> None:
+        pass
 
     def __exit__(self, exc_type: Any, exc_val: Any, exc_tb: Any) -> None:
-        subsegment = self.subsegment
-        if subsegment is None:
-            return
-        if exc_val is not None:
-            subsegment.add_exception(exc_val, traceback.extract_tb(exc_tb, limit=self.recorder.max_trace_back))
-        self.recorder._end_entity(subsegment, None)
-
-    async def __aenter__(self) -> Optional[Subsegment]:
-        return self.__enter__()
-
-    async def __aexit__(self, exc_type: Any, exc_val: Any, exc_tb: Any) -> None:
-        self.__exit__(exc_type, exc_val, exc_tb)
+        entity = self.entity
+        if entity is not None:
+            if isinstance(exc_val, Exception):
+                entity.add_exception(exc_val, None)
+            self.recorder._end_entity(entity, None)
 
 
 # aws-xray-sdk's global recorder is an AsyncAWSXRayRecorder; here one class does both.
