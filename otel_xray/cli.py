@@ -1,4 +1,8 @@
-"""The ``otel-xray`` command: ``daemon``, ``validate``, ``show``, ``demo``, ``console``, ``import`` and ``sampling explain``."""
+"""The ``otel-xray`` command: ``daemon``, ``validate``, ``show``, ``demo``, ``console``, ``import`` and ``sampling explain``.
+
+Internal: the command line is its interface (see ``otel_xray.__all__`` for the
+public API).
+"""
 
 from __future__ import annotations
 
@@ -11,8 +15,6 @@ from typing import Any, Iterator, List, NamedTuple, Optional, Sequence, TextIO, 
 
 from .config import parse_daemon_address
 from .version import __version__
-
-__all__ = ["main", "load_documents"]
 
 
 class _Entry(NamedTuple):

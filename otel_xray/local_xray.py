@@ -2,6 +2,9 @@
 
 Kept apart from :mod:`otel_xray.cli` so that the command-line module only
 declares options and calls these.
+
+Internal: a part of the ``otel-xray`` command (see ``otel_xray.__all__`` for
+the public API).
 """
 
 from __future__ import annotations
@@ -17,17 +20,6 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 from .daemon.http_api import DaemonHttpServer, HttpRoutes
 from .daemon.store import StoreError, TraceStore, default_db_path
 from .daemon.validate import Verdict, validate_document
-
-__all__ = [
-    "add_store_arguments",
-    "open_store",
-    "store_routes",
-    "console_url",
-    "cmd_console",
-    "cmd_import",
-    "load_batch_get_traces",
-    "store_summary",
-]
 
 
 def add_store_arguments(parser: argparse.ArgumentParser, retention: bool = True) -> None:

@@ -17,6 +17,9 @@ makes the request's root span join that trace, through
 With a ``Parent=``, extraction is the X-Ray propagator's own, so placing this
 propagator after ``tracecontext`` in ``OTEL_PROPAGATORS`` (the distro's
 default) lets a full X-Ray header win over ``traceparent``.
+
+Internal: the propagator is chosen by name (``OTEL_PROPAGATORS=otel_xray``, the
+distro's default), not imported.
 """
 
 from __future__ import annotations
@@ -30,8 +33,6 @@ from opentelemetry.propagators.aws import AwsXRayPropagator
 from opentelemetry.propagators.textmap import CarrierT, Getter, default_getter
 
 from .ids import otel_trace_id, parse_trace_header, with_trace_to_join
-
-__all__ = ["TRACE_HEADER", "XRayPropagator"]
 
 TRACE_HEADER = "X-Amzn-Trace-Id"
 

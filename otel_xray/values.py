@@ -2,6 +2,8 @@
 
 The translator converts span attributes with :func:`json_value`; the encoder
 falls back to it for a hand-built document that strict JSON cannot carry.
+
+Internal (see ``otel_xray.__all__`` for the public API).
 """
 
 from __future__ import annotations
@@ -9,8 +11,6 @@ from __future__ import annotations
 import base64
 import math
 from typing import Any, Mapping
-
-__all__ = ["clean_str", "json_value", "INT64_MIN", "INT64_MAX", "MAX_NESTING", "NESTING_MARKER"]
 
 # Nesting deeper than this is replaced by a marker string: it bounds the work
 # done on a pathological (or self-referencing) value.

@@ -9,6 +9,9 @@ names); a subsegment is an INTERNAL span (CLIENT for the ``remote`` and
 that starts the current span's segment, found by
 :class:`otel_xray.annotate.LocalRootSpanProcessor`, so it also works under
 spans that instrumentations started (a Flask request's, say).
+
+Internal: the public names are those of ``otel_xray.compat``, which imports
+them from here.
 """
 
 from __future__ import annotations
@@ -36,8 +39,6 @@ from ..version import __version__
 from .entities import DummySegment, DummySubsegment, Entity, FacadeSegment, Segment, Subsegment, sanitize_entity_name
 from .exceptions import SegmentNameMissingException, SegmentNotFoundException
 from .sdk_config import global_sdk_config
-
-__all__ = ["AWSXRayRecorder", "AsyncAWSXRayRecorder", "Context", "AsyncContext", "MISSING_SEGMENT_MSG"]
 
 _logger = logging.getLogger("otel_xray.compat")
 

@@ -6,6 +6,9 @@ span is put into the page as text (``textContent``), never as markup, and a
 strict Content-Security-Policy allows only this server's own scripts and
 styles. The page reads through ``POST`` operations under ``/console/api/``;
 ``GET`` serves only static files.
+
+Internal: a part of the ``otel-xray`` command (see ``otel_xray.__all__`` for
+the public API).
 """
 
 from __future__ import annotations
@@ -19,8 +22,6 @@ from ..daemon.graph import service_graph
 from ..daemon.http_api import ApiError, HttpRoutes, Page
 from ..daemon.lint import lint
 from ..daemon.store import TraceStore
-
-__all__ = ["console_routes", "SECURITY_HEADERS"]
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": (

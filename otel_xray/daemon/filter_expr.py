@@ -19,6 +19,9 @@ escapes; numbers are decimal, optionally negative, with an optional fraction)::
 Number operators: ``= != < <= > >=``. String operators: ``= != CONTAINS BEGINSWITH ENDSWITH``
 (case-sensitive, as in X-Ray). ``annotation.KEY`` matches when the trace holds that annotation
 with a value of the compared type that satisfies the comparison.
+
+Internal: a part of the ``otel-xray`` command (see ``otel_xray.__all__`` for
+the public API).
 """
 
 from __future__ import annotations
@@ -26,8 +29,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import Any, List, Optional, Tuple, Union
-
-__all__ = ["FilterError", "parse_filter", "compile_filter", "Node"]
 
 
 class FilterError(ValueError):

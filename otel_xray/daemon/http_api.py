@@ -16,6 +16,9 @@ A request whose ``Host`` header does not name a loopback address is refused
 resolves to 127.0.0.1), unless the server was started with ``allow_remote``.
 A ``POST`` that a browser sends from another origin is refused too (``Origin``
 or ``Sec-Fetch-Site`` say so), so that no web page can write into the store.
+
+Internal: a part of the ``otel-xray`` command (see ``otel_xray.__all__`` for
+the public API).
 """
 
 from __future__ import annotations
@@ -29,8 +32,6 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Dict, Mapping, Optional, Tuple
 from urllib.parse import parse_qs, urlsplit
-
-__all__ = ["ApiError", "Page", "HttpRoutes", "DaemonHttpServer", "is_loopback_host"]
 
 # PutTraceSegments carries up to 50 documents of 64 kB each (and their JSON quoting).
 MAX_REQUEST_BYTES = 8 * 1024 * 1024

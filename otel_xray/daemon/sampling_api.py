@@ -23,6 +23,9 @@ timestamp given as epoch seconds or an ISO-8601 string); a bad request is a
 400 ``InvalidRequestException``. ``SampleCount`` (a misspelling some samplers
 send) is accepted for ``SampledCount`` and flagged. Statistics for a rule the
 daemon does not have come back in ``UnprocessedStatistics``.
+
+Internal: a part of the ``otel-xray`` command (see ``otel_xray.__all__`` for
+the public API).
 """
 
 from __future__ import annotations
@@ -37,8 +40,6 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Set, 
 
 from ..sampling.rules import SamplingRule, default_rule, sort_rules
 from .http_api import ApiError, HttpRoutes, epoch_seconds
-
-__all__ = ["ClientStatistics", "SamplingRulesService", "sampling_routes", "format_statistics"]
 
 MAX_STATISTICS_DOCUMENTS = 25
 _CLIENT_ID = re.compile(r"^[0-9a-fA-F]{24}$")

@@ -10,6 +10,9 @@ real X-Ray daemon, the CloudWatch agent and the Collector's
 
 Documents that X-Ray would reject are stored all the same (with the verdict,
 for the console's Lint view) and reported in ``UnprocessedTraceSegments``.
+
+Internal: a part of the ``otel-xray`` command (see ``otel_xray.__all__`` for
+the public API).
 """
 
 from __future__ import annotations
@@ -25,8 +28,6 @@ from .graph import service_graph
 from .http_api import ApiError, HttpRoutes, epoch_seconds
 from .store import StoredDocument, TraceStore
 from .validate import Verdict, parse_body, validate_document
-
-__all__ = ["XRayApi", "merge_trace_documents", "summary_of", "PAGE_SIZE"]
 
 PAGE_SIZE = 100
 MAX_TRACE_IDS = 100

@@ -19,6 +19,9 @@ one more, since a percentage there is a common slip: ``rate`` is at most 1.
 (host -> Host, http_method -> HTTPMethod, url_path -> URLPath, rate ->
 FixedRate, fixed_target -> ReservoirSize, priority = position in the file,
 ``default`` -> ``Default``), for the local daemon and the rule explainer.
+
+Internal: the public names are those of ``otel_xray.sampling``, which imports
+them from here.
 """
 
 from __future__ import annotations
@@ -29,8 +32,6 @@ from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Set, Tuple, Union
 
 from .rules import DEFAULT_PRIORITY, DEFAULT_RULE_NAME, SamplingRule, fraction, read_json_file
-
-__all__ = ["LocalRule", "LocalRules", "load_local_rules", "DEFAULT_LOCAL_RULES"]
 
 SUPPORTED_VERSIONS = (1, 2)
 

@@ -16,6 +16,9 @@ included, as the API documents it) counts as sampled; borrowed ones also count
 as borrowed. :meth:`RuleState.take_statistics` reads and resets them.
 A local rule (aws-xray-sdk file) is a fixed per-process reservoir of
 ``fixed_target`` per second, then ``rate``; it never borrows or reports.
+
+Internal: the public names are those of ``otel_xray.sampling``, which imports
+them from here.
 """
 
 from __future__ import annotations
@@ -26,8 +29,6 @@ from typing import Any, Mapping, NamedTuple, Optional
 from opentelemetry.sdk.trace.sampling import TraceIdRatioBased
 
 from .rules import SamplingRule
-
-__all__ = ["RuleStatistics", "RuleState", "rate_bound", "TRACE_ID_MASK"]
 
 # TraceIdRatioBased compares the trace ID's low 64 bits with rate * 2**64.
 TRACE_ID_MASK = (1 << 64) - 1

@@ -11,6 +11,9 @@ the output of ``aws xray get-sampling-rules`` (``{"SamplingRuleRecords": […]}`
 or a single ``{"SamplingRule": …}``. A file in the aws-xray-sdk local format
 (``{"version": 1|2, …}``) is read by :func:`otel_xray.sampling.local.load_local_rules`;
 :func:`load_rules_file` accepts both.
+
+Internal: the public names are those of ``otel_xray.sampling``, which imports
+them from here.
 """
 
 from __future__ import annotations
@@ -19,18 +22,6 @@ import json
 import os
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, TypeVar, Union
-
-__all__ = [
-    "DEFAULT_RULE_NAME",
-    "DEFAULT_PRIORITY",
-    "SamplingRule",
-    "default_rule",
-    "parse_rule",
-    "parse_rules",
-    "sort_rules",
-    "load_rules_file",
-    "rules_from_document",
-]
 
 DEFAULT_RULE_NAME = "Default"
 #: The built-in rule's priority, outside the 1-9999 users can set, so that it sorts last.

@@ -15,6 +15,9 @@ in a forked child with its own client ID and statistics, stopped by
 ``polling_interval`` (300 s) plus up to 5 s of jitter; statistics and targets
 after 10 s plus up to 0.1 s, then at the shortest ``Interval`` the service
 returns; rules again as soon as a target says they changed.
+
+Internal: the public names are those of ``otel_xray.sampling``, which imports
+them from here.
 """
 
 from __future__ import annotations
@@ -41,8 +44,6 @@ from .local import DEFAULT_LOCAL_RULES, LocalRules, load_local_rules
 from .matching import CompiledRule, Matcher, ResourceFacts, compile_matcher, compile_rule, request_values, resource_facts
 from .reservoir import RuleState, RuleStatistics
 from .rules import SamplingRule, parse_rule, sort_rules
-
-__all__ = ["XRayRemoteSampler", "xray_sampler_from_arg", "RULES_CACHE_TTL", "new_client_id"]
 
 _logger = logging.getLogger("otel_xray.sampling")
 

@@ -44,6 +44,9 @@ document from then on is refused (and so counted) with ``no_credentials`` or
 After ``os.fork()`` the child starts its own thread and botocore client on
 its first ``send``, with an empty queue (the parent's queued documents stay
 the parent's to send).
+
+Internal: chosen with the exporter's transport setting (see
+``otel_xray.__all__`` for the public API).
 """
 
 from __future__ import annotations
@@ -78,13 +81,6 @@ from .. import _fork
 from .._sdk import suppress_instrumentation_context
 from ..version import __version__
 from .framing import MAX_DOCUMENT_BYTES
-
-__all__ = [
-    "XRayApiTransport",
-    "ApiFailure",
-    "ApiTransportStats",
-    "MAX_DOCUMENTS_PER_CALL",
-]
 
 _logger = logging.getLogger(__name__)
 

@@ -1,4 +1,8 @@
-"""Django app: configure the recorder from ``XRAY_RECORDER`` and put OpenTelemetry's Django middleware in place."""
+"""Django app: configure the recorder from ``XRAY_RECORDER`` and put OpenTelemetry's Django middleware in place.
+
+Internal: the public name is the app, ``otel_xray.compat.ext.django`` in
+``INSTALLED_APPS``.
+"""
 
 from __future__ import annotations
 
