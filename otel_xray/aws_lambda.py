@@ -30,7 +30,6 @@ from . import _fork
 from .config import (
     AWS_LAMBDA_FUNCTION_NAME,
     LAMBDA_TRACE_HEADER,
-    in_lambda,
     lambda_environment,
     lambda_function_name,
     lambda_trace_header,

@@ -32,7 +32,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import time
 import traceback
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Set
 

@@ -154,7 +154,6 @@ class AWSXRayRecorder:
         self._sampling_rules: Any = None
         self._sampler: Any = None
         self._plugins: Tuple[str, ...] = ()
-        self._daemon: Optional[config.DaemonAddress] = None
         self._daemon_code: Optional[str] = None
         self._context_missing_code: Optional[str] = None
         self._context: Any = Context()
@@ -216,7 +215,7 @@ class AWSXRayRecorder:
             self._not_honoured("emitter")
         if daemon_address:
             self._daemon_code = daemon_address
-            self._daemon = config.xray_sdk_daemon_address(daemon_address).value  # type: ignore[assignment]
+            config.xray_sdk_daemon_address(daemon_address)  # a malformed address raises here, as in the SDK
             shaping.append("daemon_address")
         if context:
             self._context = context

@@ -262,7 +262,7 @@ class _Parser:
             if isinstance(value, str) and op in ("<", "<=", ">", ">="):
                 raise self.fail(f"{op} compares numbers; {name} is compared with a string", token)
             if isinstance(value, bool) and op not in ("=", "!="):
-                raise self.fail(f"true and false compare only with = and !=", token)
+                raise self.fail("true and false compare only with = and !=", token)
             if not isinstance(value, str) and op in _STRING_OPS[2:]:
                 raise self.fail(f"{op.upper()} needs a string in double quotes", token)
             return Compare("annotation", op, value, key)

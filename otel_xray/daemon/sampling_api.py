@@ -225,19 +225,21 @@ class SamplingRulesService:
         }
 
     def _quota(self, rule: SamplingRule, client_id: str, now: float) -> int:
-        window = 3 * self.interval
-        seen = self._activity.get(rule.rule_name, {})
-        active = sorted(client for client, at in seen.items() if now - at <= window)
+        active = self._active_locked(rule.rule_name, now)
         if client_id not in active:
             active = sorted(active + [client_id])
         share, remainder = divmod(rule.reservoir_size, len(active))
         return share + (1 if active.index(client_id) < remainder else 0)
 
     def active_clients(self, rule_name: str) -> List[str]:
+        """The clients that reported requests for the rule in the last three intervals, which share its reservoir."""
         now = self._clock()
         with self._lock:
-            seen = self._activity.get(rule_name, {})
-            return sorted(client for client, at in seen.items() if now - at <= 3 * self.interval)
+            return self._active_locked(rule_name, now)
+
+    def _active_locked(self, rule_name: str, now: float) -> List[str]:
+        seen = self._activity.get(rule_name, {})
+        return sorted(client for client, at in seen.items() if now - at <= 3 * self.interval)
 
     @staticmethod
     def _parse_document(document: Any, index: int, now: float) -> ClientStatistics:

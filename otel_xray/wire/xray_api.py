@@ -53,7 +53,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import random as _random
 import threading
 import time
@@ -253,7 +252,6 @@ class XRayApiTransport:
         self._stopping = False
         self._abandon = threading.Event()
         self._thread: Optional[threading.Thread] = None
-        self._pid = os.getpid()
         self._client: Optional[Any] = None
         self._session: Optional[Any] = self._given_session
         self._endpoint_in_use: Optional[str] = None
