@@ -22,6 +22,7 @@ from ..daemon.graph import service_graph
 from ..daemon.http_api import ApiError, HttpRoutes, Page
 from ..daemon.lint import lint
 from ..daemon.store import TraceStore
+from ..values import json_number
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -50,9 +51,10 @@ def _number(request: Mapping[str, Any], key: str, default: Optional[float]) -> O
     value = request.get(key, default)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    number = json_number(value)
+    if number is None:
         raise ApiError(f"{key} must be a number")
-    return float(value)
+    return number
 
 
 class _Console:

@@ -33,6 +33,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Dict, Mapping, Optional, Tuple
 from urllib.parse import parse_qs, urlsplit
 
+from ..values import json_number
+
 # PutTraceSegments carries up to 50 documents of 64 kB each (and their JSON quoting).
 MAX_REQUEST_BYTES = 8 * 1024 * 1024
 
@@ -54,12 +56,8 @@ def epoch_seconds(value: Any) -> Optional[float]:
     rest-json), the same as a decimal string, or an ISO 8601 date-time (``Z``
     or an offset; none means UTC). Every operation that reads a time reads it here.
     """
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, (int, float)):
-        return float(value)
     if not isinstance(value, str):
-        return None
+        return json_number(value)
     text = value.strip()
     try:
         return float(text)

@@ -39,6 +39,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Set, Tuple
 
 from ..sampling.rules import SamplingRule, default_rule, sort_rules
+from ..values import json_int
 from .http_api import ApiError, HttpRoutes, epoch_seconds
 
 MAX_STATISTICS_DOCUMENTS = 25
@@ -65,9 +66,10 @@ def _count(document: Mapping[str, Any], member: str, where: str, required: bool 
     value = document.get(member)
     if value is None and not required:
         return 0
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+    count = json_int(value)
+    if count is None or count < 0:
         raise ApiError(f"{where}: {member} must be an integer >= 0, got {value!r}")
-    return value
+    return count
 
 
 class SamplingRulesService:

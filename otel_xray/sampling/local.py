@@ -31,6 +31,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Set, Tuple, Union
 
+from ..values import json_int
 from .rules import DEFAULT_PRIORITY, DEFAULT_RULE_NAME, SamplingRule, fraction, read_json_file
 
 SUPPORTED_VERSIONS = (1, 2)
@@ -100,10 +101,10 @@ def _parse_rule(data: Any, version: int, where: str, default: bool) -> LocalRule
     if not isinstance(data, Mapping):
         raise ValueError(f"{where} must be a JSON object")
     host_key = "host" if version == 2 else "service_name"
-    fixed_target = data.get("fixed_target")
+    fixed_target = json_int(data.get("fixed_target"))
     rate = fraction(data.get("rate"))
-    if not isinstance(fixed_target, int) or isinstance(fixed_target, bool) or fixed_target < 0:
-        raise ValueError(f"{where}: fixed_target must be an integer >= 0 (requests per second), got {fixed_target!r}")
+    if fixed_target is None or fixed_target < 0:
+        raise ValueError(f"{where}: fixed_target must be an integer >= 0 (requests per second), got {data.get('fixed_target')!r}")
     if rate is None:
         raise ValueError(f"{where}: rate must be a fraction from 0 to 1 (0.05 is 5%), got {data.get('rate')!r}")
     matchers: Dict[str, Any] = {key: data.get(key) for key in (host_key, "http_method", "url_path")}

@@ -23,6 +23,8 @@ import os
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, TypeVar, Union
 
+from ..values import json_int, json_number
+
 DEFAULT_RULE_NAME = "Default"
 #: The built-in rule's priority, outside the 1-9999 users can set, so that it sorts last.
 DEFAULT_PRIORITY = 10000
@@ -131,9 +133,8 @@ def _where(rule: Mapping[str, Any], index: Optional[int]) -> str:
 
 def fraction(value: Any) -> Optional[float]:
     """``value`` as a fraction from 0 to 1, or ``None`` when it is not one."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= 1:
-        return float(value)
-    return None
+    number = json_number(value)
+    return number if number is not None and 0 <= number <= 1 else None
 
 
 def parse_rule(data: Any, index: Optional[int] = None, strict: bool = True) -> SamplingRule:
@@ -168,8 +169,8 @@ def parse_rule(data: Any, index: Optional[int] = None, strict: bool = True) -> S
     if strict and len(name) > 32:
         raise fail("RuleName must be 1-32 characters")
 
-    priority = data.get("Priority")
-    if not isinstance(priority, int) or isinstance(priority, bool):
+    priority = json_int(data.get("Priority"))
+    if priority is None:
         raise fail("Priority is required (an integer, 1-9999)")
     if strict and not (1 <= priority <= 9999 or (name == DEFAULT_RULE_NAME and priority == DEFAULT_PRIORITY)):
         raise fail(f"Priority {priority} is outside 1-9999 (only the Default rule has {DEFAULT_PRIORITY})")
@@ -178,9 +179,9 @@ def parse_rule(data: Any, index: Optional[int] = None, strict: bool = True) -> S
     if fixed_rate is None:
         raise fail(f"FixedRate is required, a fraction from 0 to 1 (0.05 is 5%), got {data.get('FixedRate')!r}")
 
-    reservoir = data.get("ReservoirSize")
-    if not isinstance(reservoir, int) or isinstance(reservoir, bool) or reservoir < 0:
-        raise fail(f"ReservoirSize is required, an integer >= 0 (requests per second), got {reservoir!r}")
+    reservoir = json_int(data.get("ReservoirSize"))
+    if reservoir is None or reservoir < 0:
+        raise fail(f"ReservoirSize is required, an integer >= 0 (requests per second), got {data.get('ReservoirSize')!r}")
 
     matchers: Dict[str, str] = {}
     for member, field in _MATCHERS.items():
@@ -191,9 +192,9 @@ def parse_rule(data: Any, index: Optional[int] = None, strict: bool = True) -> S
             raise fail(f"{member} is longer than {_STRING_LIMITS[member]} characters")
         matchers[field] = value
 
-    version = data.get("Version", 1 if strict else None)
-    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise fail(f"Version must be an integer >= 1, got {version!r}")
+    version = json_int(data.get("Version", 1 if strict else None))
+    if version is None or version < 1:
+        raise fail(f"Version must be an integer >= 1, got {data.get('Version')!r}")
 
     raw_attributes = data.get("Attributes") or {}
     if not isinstance(raw_attributes, Mapping):

@@ -39,6 +39,7 @@ from opentelemetry.util.types import Attributes
 
 from .. import _fork
 from ..config import parse_sampler_arg, sampler_settings
+from ..values import json_number
 from .client import MAX_STATISTICS_PER_CALL, SamplingApiError, SamplingClient
 from .local import DEFAULT_LOCAL_RULES, LocalRules, load_local_rules
 from .matching import CompiledRule, Matcher, ResourceFacts, compile_matcher, compile_rule, request_values, resource_facts
@@ -327,9 +328,9 @@ class XRayRemoteSampler(Sampler):
                 _logger.debug("X-Ray sampling rule %s skipped: Version %s (only 1 is used)", rule.rule_name, rule.version)
                 continue
             rules.append(rule)
-            stamp = record.get("ModifiedAt") if isinstance(record, Mapping) else None
-            if isinstance(stamp, (int, float)) and not isinstance(stamp, bool):
-                modified = max(modified, float(stamp))
+            stamp = json_number(record.get("ModifiedAt")) if isinstance(record, Mapping) else None
+            if stamp is not None:
+                modified = max(modified, stamp)
         if not rules:
             self._failed("rules", f"{self._client.url}/GetSamplingRules answered no usable rule")
             return False
@@ -403,14 +404,14 @@ class XRayRemoteSampler(Sampler):
                 if state is None:
                     continue
                 state.apply_target(target)
-                interval = target.get("Interval")
-                if isinstance(interval, (int, float)) and not isinstance(interval, bool) and interval > 0:
-                    intervals.append(float(interval))
+                interval = json_number(target.get("Interval"))
+                if interval is not None and interval > 0:
+                    intervals.append(interval)
             for unprocessed in answer.get("UnprocessedStatistics") or ():
                 _logger.debug("X-Ray did not process sampling statistics: %s", unprocessed)
-            stamp = answer.get("LastRuleModification")
-            if isinstance(stamp, (int, float)) and not isinstance(stamp, bool):
-                last_modification = max(last_modification, float(stamp))
+            stamp = json_number(answer.get("LastRuleModification"))
+            if stamp is not None:
+                last_modification = max(last_modification, stamp)
         if last_modification > self._rules_modified_at:
             # The rules changed at the service: fetch them at the next turn of the loop, not in 5 minutes.
             self._rules_modified_at = last_modification
