@@ -21,6 +21,8 @@ The attribute conventions used here work without this module, for any span:
 
 - ``aws.xray.annotations``: a string array naming attributes of the same span to index;
 - ``aws.xray.metadata.<namespace>``: a string holding a JSON object, sent as ``metadata.<namespace>``.
+
+Internal, apart from :func:`annotate`, public as ``otel_xray.annotate``.
 """
 
 from __future__ import annotations
@@ -34,17 +36,6 @@ from typing import Any, Dict, Mapping, Optional
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 from opentelemetry.trace import SpanKind
-
-__all__ = [
-    "ANNOTATIONS_ATTRIBUTE",
-    "METADATA_PREFIX",
-    "LocalRootSpanProcessor",
-    "install_local_root_tracking",
-    "local_root_span",
-    "annotate",
-    "add_annotation_keys",
-    "merge_metadata",
-]
 
 ANNOTATIONS_ATTRIBUTE = "aws.xray.annotations"
 METADATA_PREFIX = "aws.xray.metadata."

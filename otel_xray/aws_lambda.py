@@ -35,6 +35,7 @@ from .config import (
     lambda_trace_header,
     service_name_configured,
 )
+from .ids import parse_trace_header
 
 # The public names are InvocationSpanProcessor, lambda_handler and configure (as
 # ``otel_xray.configure_lambda``); the rest serves the distro and the tests.
@@ -69,16 +70,6 @@ def lambda_resource_attributes(environ: Optional[Mapping[str, str]] = None) -> D
     if lam.log_group_name:
         attributes["aws.log.group.names"] = (lam.log_group_name,)
     return attributes
-
-
-def parse_trace_header(value: Optional[str]) -> Dict[str, str]:
-    """``Root=1-...;Parent=...;Sampled=1`` as a dict (empty if absent)."""
-    fields: Dict[str, str] = {}
-    for part in (value or "").split(";"):
-        key, sep, item = part.strip().partition("=")
-        if sep:
-            fields[key] = item
-    return fields
 
 
 # A flag, not an Event: nothing here may hold a lock across fork().

@@ -5,6 +5,8 @@
 (``otel_xray.daemon.otlp.DecodedSpan``); ``tests/span_protocol_check.py``
 has mypy check both. ``Document`` is one X-Ray segment or subsegment document
 as the translator builds it; docs/mapping.md says where each field comes from.
+
+Internal (see ``otel_xray.__all__`` for the public API).
 """
 
 from __future__ import annotations
@@ -19,28 +21,6 @@ from opentelemetry.trace import SpanContext, SpanKind, Status
 # the assembling step alike.
 DEFAULT_NAMESPACE = "default"
 MAX_ANNOTATIONS_PER_TRACE = 50
-
-__all__ = [
-    "DEFAULT_NAMESPACE",
-    "MAX_ANNOTATIONS_PER_TRACE",
-    "SpanLike",
-    "EventLike",
-    "LinkLike",
-    "ResourceLike",
-    "Document",
-    "Http",
-    "HttpRequest",
-    "HttpResponse",
-    "Sql",
-    "Aws",
-    "XRaySdk",
-    "Service",
-    "Cause",
-    "ExceptionRecord",
-    "StackFrame",
-    "SpanLink",
-    "AnnotationValue",
-]
 
 
 # ------------------------------------------------------------------ what is read

@@ -6,6 +6,8 @@ subclass drops the span that just ended when the queue is full and counts it
 in the exporter's counters (``ExporterStats.spans_dropped_by_queue``), so
 every span lost between ``span.end()`` and the daemon is visible in one place,
 and the exporter's own rate-limited warning reports it.
+
+Public as ``otel_xray.XRayBatchSpanProcessor``; the module itself is internal.
 """
 
 from __future__ import annotations
@@ -17,8 +19,6 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from ._sdk import batch_queue
 from .exporter import XRaySpanExporter
-
-__all__ = ["XRayBatchSpanProcessor"]
 
 _logger = logging.getLogger(__name__)
 

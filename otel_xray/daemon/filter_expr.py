@@ -19,6 +19,9 @@ escapes; numbers are decimal, optionally negative, with an optional fraction)::
 Number operators: ``= != < <= > >=``. String operators: ``= != CONTAINS BEGINSWITH ENDSWITH``
 (case-sensitive, as in X-Ray). ``annotation.KEY`` matches when the trace holds that annotation
 with a value of the compared type that satisfies the comparison.
+
+Internal: a part of the ``otel-xray`` command (see ``otel_xray.__all__`` for
+the public API).
 """
 
 from __future__ import annotations
@@ -26,8 +29,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import Any, List, Optional, Tuple, Union
-
-__all__ = ["FilterError", "parse_filter", "compile_filter", "Node"]
 
 
 class FilterError(ValueError):
@@ -135,6 +136,8 @@ _STRING_FIELDS = ("http.url", "http.method", "http.useragent", "http.clientip", 
 _NUMBER_OPS = ("=", "!=", "<", "<=", ">", ">=")
 _STRING_OPS = ("=", "!=", "contains", "beginswith", "endswith")
 _ANNOTATION_KEY = re.compile(r"^[A-Za-z0-9_.]{1,500}$")
+# The binary operators, loosest first: AND binds tighter than OR.
+_BINARY = ("or", "and")
 
 
 class _Parser:
@@ -164,18 +167,14 @@ class _Parser:
         self.take()
 
     # expression := and (OR and)* ; and := unary (AND unary)* ; unary := (NOT|!) unary | primary
-    def expression(self) -> Node:
-        node = self.conjunction()
-        while self.is_word("or"):
+    def expression(self, level: int = 0) -> Node:
+        """Operands joined by the binary operator of ``level`` in :data:`_BINARY` (loosest first), left to right."""
+        if level == len(_BINARY):
+            return self.unary()
+        node = self.expression(level + 1)
+        while self.is_word(_BINARY[level]):
             self.take()
-            node = Logic("OR", node, self.conjunction())
-        return node
-
-    def conjunction(self) -> Node:
-        node = self.unary()
-        while self.is_word("and"):
-            self.take()
-            node = Logic("AND", node, self.unary())
+            node = Logic(_BINARY[level].upper(), node, self.expression(level + 1))
         return node
 
     def unary(self) -> Node:

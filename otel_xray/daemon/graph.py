@@ -10,6 +10,9 @@ a node's ``StartTime``/``EndTime`` are minute boundaries. Response times fall
 into logarithmic buckets (four per decade); a histogram
 entry ``{"Value": v, "Count": n}`` counts the times up to ``v`` seconds and
 above the previous entry's value.
+
+Internal: a part of the ``otel-xray`` command (see ``otel_xray.__all__`` for
+the public API).
 """
 
 from __future__ import annotations
@@ -17,8 +20,6 @@ from __future__ import annotations
 from typing import Any, Dict, List, Optional, Tuple
 
 from .store import HISTOGRAM_BOUNDS, TraceStore
-
-__all__ = ["service_graph", "HISTOGRAM_BOUNDS"]
 
 _STATS = (
     "sum(total) AS total, sum(faults) AS faults, sum(throttles) AS throttles, sum(errors) AS errors, "

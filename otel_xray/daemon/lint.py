@@ -7,6 +7,9 @@ trace IDs whose time part lies outside X-Ray's former window around the
 segment's start (30 days before to 5 minutes after: older collectors and
 TraceId time-range queries miss them), and clock skew between a segment and
 the subsegment that called it.
+
+Internal: a part of the ``otel-xray`` command (see ``otel_xray.__all__`` for
+the public API).
 """
 
 from __future__ import annotations
@@ -16,8 +19,6 @@ import re
 from typing import Any, Dict
 
 from .store import TraceStore
-
-__all__ = ["lint", "cause_of"]
 
 _WHERE = re.compile(r"^(document[^:]*): (.*)$", re.DOTALL)
 _INDEX = re.compile(r"\[\d+\]")
