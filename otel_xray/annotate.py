@@ -63,26 +63,41 @@ class LocalRootSpanProcessor(SpanProcessor):
     """
 
     def __init__(self) -> None:
-        global _installed
-        _installed = True
+        tracking_installed()
 
     def on_start(self, span: Any, parent_context: Any = None) -> None:
-        parent = span.parent
-        if parent is None or parent.is_remote or span.kind in _SEGMENT_KINDS:
-            _ROOTS[span.context.span_id] = span
-            return
-        # A parent we never saw start (another provider, or started before
-        # this processor was added) is the best root we know.
-        _ROOTS[span.context.span_id] = _ROOTS.get(parent.span_id, span)
+        root_started(span)
 
     def on_end(self, span: ReadableSpan) -> None:
-        _ROOTS.pop(span.context.span_id, None)
+        root_ended(span)
 
     def shutdown(self) -> None:
         pass
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return True
+
+
+def tracking_installed() -> None:
+    """Say that some processor tracks local roots (``XRayBatchSpanProcessor`` and
+    ``InvocationSpanProcessor`` do it themselves, so ``annotate`` works with them too)."""
+    global _installed
+    _installed = True
+
+
+def root_started(span: Any) -> None:
+    """Note, as ``span`` starts, the span that starts its segment."""
+    parent = span.parent
+    if parent is None or parent.is_remote or span.kind in _SEGMENT_KINDS:
+        _ROOTS[span.context.span_id] = span
+        return
+    # A parent we never saw start (another provider, or started before
+    # tracking began) is the best root we know.
+    _ROOTS[span.context.span_id] = _ROOTS.get(parent.span_id, span)
+
+
+def root_ended(span: Any) -> None:
+    _ROOTS.pop(span.context.span_id, None)
 
 
 _tracked_providers: "weakref.WeakSet[Any]" = weakref.WeakSet()

@@ -27,6 +27,7 @@ from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 from opentelemetry.trace import SpanKind
 
 from . import _fork
+from .annotate import root_ended, root_started, tracking_installed
 from .config import (
     AWS_LAMBDA_FUNCTION_NAME,
     LAMBDA_TRACE_HEADER,
@@ -109,6 +110,7 @@ class InvocationSpanProcessor(SpanProcessor):
         self._lock = threading.Lock()
         self._shutdown = False
         _fork.reset_after_fork(self)
+        tracking_installed()
 
     def _after_fork_in_child(self) -> None:
         # The parent's spans are the parent's to export; the child starts empty, with its own lock.
@@ -116,9 +118,10 @@ class InvocationSpanProcessor(SpanProcessor):
         self._spans = []
 
     def on_start(self, span: Any, parent_context: Any = None) -> None:
-        pass
+        root_started(span)  # so that otel_xray.annotate() finds the span that starts a segment
 
     def on_end(self, span: ReadableSpan) -> None:
+        root_ended(span)
         if self._shutdown or not span.context.trace_flags.sampled:
             return
         with self._lock:

@@ -18,6 +18,7 @@ from typing import Any, Optional
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from ._sdk import batch_queue
+from .annotate import root_ended, root_started, tracking_installed
 from .exporter import XRaySpanExporter
 
 _logger = logging.getLogger(__name__)
@@ -27,7 +28,8 @@ class XRayBatchSpanProcessor(BatchSpanProcessor):
     """A ``BatchSpanProcessor`` for an :class:`XRaySpanExporter` (created from the environment if not given).
 
     Keyword arguments are the SDK's (``max_queue_size``, ``schedule_delay_millis``,
-    ``max_export_batch_size``, ``export_timeout_millis``).
+    ``max_export_batch_size``, ``export_timeout_millis``). It also notes which span
+    starts each segment, so that :func:`otel_xray.annotate` finds it.
     """
 
     def __init__(self, exporter: Optional[XRaySpanExporter] = None, **kwargs: Any) -> None:
@@ -39,8 +41,13 @@ class XRayBatchSpanProcessor(BatchSpanProcessor):
                 "otel-xray: this OpenTelemetry SDK's BatchSpanProcessor keeps its queue where otel-xray "
                 "cannot see it; spans it drops are not counted in the exporter's stats"
             )
+        tracking_installed()
+
+    def on_start(self, span: Any, parent_context: Any = None) -> None:
+        root_started(span)  # the SDK's own on_start does nothing
 
     def on_end(self, span: Any) -> None:
+        root_ended(span)
         queue = self._queue
         if queue is not None and len(queue) >= self._queue_limit:  # type: ignore[operator]
             context = span.context
