@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from otel_xray.daemon.graph import service_graph
 from otel_xray.daemon.server import LocalDaemon
 from otel_xray.daemon.store import StoreError, TraceStore
 from otel_xray.daemon.validate import validate_document
@@ -32,22 +33,30 @@ def store():
         yield opened
 
 
+def graph(store):
+    return service_graph(store, 0, time.time() + 3600)
+
+
 def edges(store):
-    return {
-        (row["source"], row["destination"])
-        for row in store.query(
-            "SELECT s.name AS source, d.name AS destination FROM graph_edges g JOIN nodes s ON s.node_id = g.source "
-            "JOIN nodes d ON d.node_id = g.destination"
-        )
-    }
+    """(caller, callee) names of the service map's edges."""
+    services = graph(store)["Services"]
+    names = {s["ReferenceId"]: s["Name"] for s in services}
+    return {(s["Name"], names[e["ReferenceId"]]) for s in services for e in s["Edges"]}
+
+
+def trace_graph(store, trace):
+    """What one trace adds to the service map, from its row: ([(source, destination, ...)], nodes, edges)."""
+    row = store.query("SELECT nodes, edges, graph FROM traces WHERE trace_id = ?", (trace,))[0]
+    return json.loads(row["graph"] or "[]"), row["nodes"], row["edges"]
 
 
 def assert_rollups_match(store):
-    """The per-minute sums the service map reads agree with the per-trace rows."""
-    for table in ("graph_nodes", "graph_edges"):
-        rows = store.query(f"SELECT count(*) AS n, total(fault) AS f FROM {table}")[0]
-        sums = store.query(f"SELECT total(total) AS n, total(faults) AS f FROM {table}_minutes")[0]
-        assert (sums["n"], sums["f"]) == (rows["n"], rows["f"]), table
+    """The sums the service map reads (per minute and per hour) agree with what the stored traces add."""
+    contributions = [c for row in store.query("SELECT graph FROM traces WHERE graph IS NOT NULL") for c in json.loads(row["graph"])]
+    for table in ("graph_minutes", "graph_hours"):
+        sums = store.query(f"SELECT total(total) AS n, total(faults) AS f FROM {table}")[0]
+        assert (sums["n"], sums["f"]) == (len(contributions), sum(c[4] for c in contributions)), table
+        assert store.query(f"SELECT count(*) AS n FROM {table} WHERE total <= 0")[0]["n"] == 0, table
 
 
 def test_a_subsegment_sent_on_its_own_joins_its_trace_and_its_segment(store):
@@ -99,7 +108,8 @@ def test_the_same_document_twice_is_stored_once(store):
     assert (stats.stored, stats.duplicates) == (1, 2)
     assert store.document_count() == 1
     assert len(store.query("SELECT * FROM annotations")) == 1
-    assert len(store.query("SELECT * FROM graph_nodes")) == 1
+    assert len(trace_graph(store, document["trace_id"])[0]) == 2  # the node and the client's edge to it
+    assert_rollups_match(store)
 
 
 def test_invalid_documents_are_stored_with_their_verdict(store):
@@ -116,9 +126,10 @@ def test_retention_by_count_deletes_the_oldest_traces_and_everything_derived(tmp
         store.enforce_retention()
         kept = sorted(row["trace_id"] for row in store.query("SELECT trace_id FROM traces"))
         assert kept == [trace_id(102), trace_id(103), trace_id(104)]
-        for table in ("documents", "entities", "annotations", "graph_nodes", "graph_edges"):
+        for table in ("documents", "annotations"):
             left = {r["trace_id"] for r in store.query(f"SELECT DISTINCT trace_id FROM {table}")}
             assert left <= set(kept), table
+        assert graph(store)["Services"][1]["SummaryStatistics"]["TotalCount"] == 3  # checkout, in the 3 kept
         assert store.stats().deleted_traces == 2
         assert_rollups_match(store)
 
@@ -211,3 +222,41 @@ def test_a_full_queue_drops_and_counts_instead_of_blocking():
         assert store.flush()
         stats = store.stats()
         assert stats.dropped == results.count(False) and stats.stored + stats.dropped == 50
+
+
+def test_a_database_of_the_first_layout_is_stored_again_in_the_new_one(tmp_path):
+    path = str(tmp_path / "traces.db")
+    old = sqlite3.connect(path, isolation_level=None)
+    old.executescript("""
+        CREATE TABLE documents (
+            trace_id TEXT NOT NULL, id TEXT NOT NULL, parent_id TEXT, is_segment INTEGER NOT NULL,
+            name TEXT, origin TEXT, start_time REAL, end_time REAL, in_progress INTEGER NOT NULL,
+            fault INTEGER NOT NULL, error INTEGER NOT NULL, throttle INTEGER NOT NULL,
+            http_method TEXT, http_url TEXT, http_status INTEGER, user_agent TEXT, client_ip TEXT, user TEXT,
+            received_at REAL NOT NULL, valid INTEGER NOT NULL, verdict TEXT, size INTEGER NOT NULL,
+            format TEXT NOT NULL, batch INTEGER NOT NULL, body TEXT NOT NULL);
+        CREATE UNIQUE INDEX documents_key ON documents (trace_id, id);
+        CREATE TABLE entities (trace_id TEXT, doc_id TEXT);
+        CREATE TABLE graph_nodes_minutes (minute INTEGER);
+        PRAGMA user_version=1;
+    """)
+    good = segment(trace_id(500), "a" * 16, annotations={"order": "42"})
+    bad = segment(trace_id(501), "b" * 16, name="bad,name")
+    for document in (good, bad):
+        verdict = validate_document(document)
+        old.execute(
+            "INSERT INTO documents (trace_id, id, is_segment, in_progress, fault, error, throttle, received_at, valid, "
+            "verdict, size, format, batch, body) VALUES (?, ?, 1, 0, 0, 0, 0, ?, ?, ?, 10, 'json', 1, ?)",
+            (document["trace_id"], document["id"], time.time(), int(verdict.valid),
+             json.dumps({"errors": verdict.errors, "warnings": verdict.warnings}) if verdict.errors else None,
+             json.dumps(document)),
+        )
+    old.close()
+    with TraceStore(path) as store:
+        assert store.trace_count() == 2
+        assert store.documents([good["trace_id"]])[good["trace_id"]][0].document == good
+        (stored_bad,) = store.documents([bad["trace_id"]])[bad["trace_id"]]
+        assert not stored_bad.valid and "InvalidName" in stored_bad.errors[0]
+        assert store.annotations([good["trace_id"]]) == {good["trace_id"]: [("order", "42", "s")]}
+        tables = {r["name"] for r in store.query("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        assert "documents_v1" not in tables and "entities" not in tables

@@ -14,95 +14,100 @@ above the previous entry's value.
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from .store import HISTOGRAM_BOUNDS, TraceStore
+from .store import HISTOGRAM_BOUNDS, SUMS, TraceStore
 
 __all__ = ["service_graph", "HISTOGRAM_BOUNDS"]
 
-_STATS = (
-    "sum(total) AS total, sum(faults) AS faults, sum(throttles) AS throttles, sum(errors) AS errors, "
-    "sum(time_sum) AS time_sum, min(minute) * 60 AS first, (max(minute) + 1) * 60 AS last"
-)
-
-
-def _bucket_value(bucket: Optional[int]) -> Optional[float]:
-    if bucket is None or bucket < 0:  # in progress: no response time yet
-        return None
-    if bucket < len(HISTOGRAM_BOUNDS):
-        return HISTOGRAM_BOUNDS[bucket]
-    return HISTOGRAM_BOUNDS[-1] * 10
+def _bucket_value(bucket: int) -> float:
+    return HISTOGRAM_BOUNDS[bucket] if bucket < len(HISTOGRAM_BOUNDS) else HISTOGRAM_BOUNDS[-1] * 10
 
 
 class _Stats:
-    __slots__ = ("total", "faults", "throttles", "errors", "time_sum", "first", "last", "histogram")
+    __slots__ = ("sums", "first", "last")
 
     def __init__(self) -> None:
-        self.total = self.faults = self.throttles = self.errors = 0
-        self.time_sum = 0.0
-        self.first: Optional[float] = None
-        self.last: Optional[float] = None
-        self.histogram: Dict[float, int] = {}
+        self.sums = [0] * len(SUMS)
+        self.first: Optional[int] = None
+        self.last: Optional[int] = None
 
-    def add(self, row: Dict[str, Any]) -> None:
-        self.total += row["total"]
-        self.faults += row["faults"] or 0
-        self.throttles += row["throttles"] or 0
-        self.errors += row["errors"] or 0
-        self.time_sum += row["time_sum"] or 0.0
-        for key, pick in (("first", min), ("last", max)):
-            value = row[key]
-            if value is not None:
-                current = getattr(self, key)
-                setattr(self, key, value if current is None else pick(current, value))
-        value = _bucket_value(row["bucket"])
-        if value is not None:
-            self.histogram[value] = self.histogram.get(value, 0) + row["total"]
+    def add(self, row: Sequence[Any]) -> None:
+        """``row``: first minute, last minute, then the sums in the order of :data:`SUMS`."""
+        first, last = row[0], row[1]
+        self.first = first if self.first is None else min(self.first, first)
+        self.last = last if self.last is None else max(self.last, last)
+        sums = self.sums
+        for index, value in enumerate(row[2:]):
+            sums[index] += value
 
     def statistics(self) -> Dict[str, Any]:
+        total, faults, throttles, errors, time_sum = self.sums[:5]
         return {
-            "OkCount": self.total - self.faults - self.throttles - self.errors,
+            "OkCount": total - faults - throttles - errors,
             "ErrorStatistics": {
-                "ThrottleCount": self.throttles,
-                "OtherCount": self.errors,
-                "TotalCount": self.throttles + self.errors,
+                "ThrottleCount": throttles,
+                "OtherCount": errors,
+                "TotalCount": throttles + errors,
             },
-            "FaultStatistics": {"OtherCount": self.faults, "TotalCount": self.faults},
-            "TotalCount": self.total,
-            "TotalResponseTime": round(self.time_sum, 6),
+            "FaultStatistics": {"OtherCount": faults, "TotalCount": faults},
+            "TotalCount": total,
+            "TotalResponseTime": round(time_sum, 6),
         }
 
     def histogram_entries(self) -> List[Dict[str, Any]]:
-        return [{"Value": value, "Count": count} for value, count in sorted(self.histogram.items())]
+        return [
+            {"Value": _bucket_value(bucket), "Count": count}
+            for bucket, count in enumerate(self.sums[5:])
+            if count
+        ]
+
+
+def window_rows(store: TraceStore, first_minute: int, last_minute: int) -> List[Tuple[Any, ...]]:
+    """The rollup rows that sum up the window: ``(source, destination, first, last, *sums)``.
+
+    An hour's row stands for its minutes when all of that hour's data (its ``first`` to ``last``
+    minute) lies in the window; otherwise the hour's minutes in the window are read. A window over
+    everything stored thus reads about one row per node or edge and hour.
+    """
+    columns = "source, destination, first, last, " + ", ".join(SUMS)
+    hours = store.query_rows(
+        f"SELECT start, {columns} FROM graph_hours WHERE start >= ? AND start <= ? AND total > 0",
+        (first_minute - first_minute % 60, last_minute),
+    )
+    rows: List[Tuple[Any, ...]] = []
+    partial: Dict[int, set] = {}  # hour -> (source, destination) whose minutes must be read
+    for hour in hours:
+        if first_minute <= hour[3] and hour[4] <= last_minute:
+            rows.append(hour[1:])
+        else:
+            partial.setdefault(hour[0], set()).add((hour[1], hour[2]))
+    for hour, keys in sorted(partial.items()):
+        for row in store.query_rows(
+            f"SELECT {columns} FROM graph_minutes WHERE start >= ? AND start <= ? AND total > 0",
+            (max(hour, first_minute), min(hour + 59, last_minute)),
+        ):
+            if (row[0], row[1]) in keys:
+                rows.append(row)
+    return rows
+
+
+def _time(minute: Optional[int], after: int = 0) -> Optional[int]:
+    return None if minute is None else (minute + after) * 60
 
 
 def service_graph(store: TraceStore, start: float, end: float) -> Dict[str, Any]:
     """``GetServiceGraph``'s answer for traces whose segments started in ``[start, end]``."""
-    window = (int(start // 60), int(end // 60))
-    node_rows = store.query(
-        f"SELECT node_id, bucket, {_STATS} FROM graph_nodes_minutes "
-        "WHERE minute >= ? AND minute <= ? GROUP BY node_id, bucket HAVING sum(total) > 0",
-        window,
-    )
-    edge_rows = store.query(
-        f"SELECT source, destination, bucket, {_STATS} FROM graph_edges_minutes "
-        "WHERE minute >= ? AND minute <= ? GROUP BY source, destination, bucket HAVING sum(total) > 0",
-        window,
-    )
     nodes: Dict[int, _Stats] = {}
-    for row in node_rows:
-        nodes.setdefault(row["node_id"], _Stats()).add(row)
     edges: Dict[Tuple[int, int], _Stats] = {}
-    for row in edge_rows:
-        edges.setdefault((row["source"], row["destination"]), _Stats()).add(row)
+    for row in window_rows(store, int(start // 60), int(end // 60)):
+        source, destination = row[0], row[1]
+        stats = nodes.setdefault(source, _Stats()) if destination == 0 else edges.setdefault((source, destination), _Stats())
+        stats.add(row[2:])
     ids = set(nodes)
     for source, destination in edges:
         ids.update((source, destination))
-    names: Dict[int, Tuple[str, str]] = {}
-    if ids:
-        marks = ",".join("?" * len(ids))
-        for row in store.query(f"SELECT node_id, name, type FROM nodes WHERE node_id IN ({marks})", sorted(ids)):
-            names[row["node_id"]] = (row["name"], row["type"])
+    names = store.node_names(ids)
     roots = {destination for (source, destination) in edges if names.get(source, ("", ""))[1] == "client"}
     services: List[Dict[str, Any]] = []
     for node_id in sorted(ids, key=lambda i: (names.get(i, ("", ""))[1] != "client", names.get(i, ("", ""))[0], i)):
@@ -120,8 +125,8 @@ def service_graph(store: TraceStore, start: float, end: float) -> Dict[str, Any]
             service["Type"] = node_type
         if stats is not None:
             service.update(
-                StartTime=stats.first,
-                EndTime=stats.last,
+                StartTime=_time(stats.first),
+                EndTime=_time(stats.last, 1),
                 SummaryStatistics=stats.statistics(),
                 ResponseTimeHistogram=stats.histogram_entries(),
                 DurationHistogram=stats.histogram_entries(),
@@ -132,8 +137,8 @@ def service_graph(store: TraceStore, start: float, end: float) -> Dict[str, Any]
             service["Edges"].append(
                 {
                     "ReferenceId": destination,
-                    "StartTime": edge.first,
-                    "EndTime": edge.last,
+                    "StartTime": _time(edge.first),
+                    "EndTime": _time(edge.last, 1),
                     "SummaryStatistics": edge.statistics(),
                     "ResponseTimeHistogram": edge.histogram_entries(),
                     "Aliases": [],
