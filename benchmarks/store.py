@@ -151,7 +151,8 @@ def ingest_round(datagrams: List[bytes], with_store: bool, data_file: str, windo
         counts = {"received": daemon.document_count}
         if store is not None:
             stats = store.stats()
-            counts.update(stored=stats.stored, dropped=stats.dropped, failed=stats.failed, traces=store.trace_count())
+            counts.update(stored=stats.stored, dropped=stats.dropped, failed=stats.failed, traces=store.trace_count(),
+                          batches=stats.batches)
         return total / elapsed, counts
     finally:
         sender.stdin.write("0\n")

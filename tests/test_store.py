@@ -121,11 +121,12 @@ def test_invalid_documents_are_stored_with_their_verdict(store):
 
 def test_retention_by_count_deletes_the_oldest_traces_and_everything_derived(tmp_path):
     with TraceStore(str(tmp_path / "t.db"), keep_traces=3) as store:
-        for index in range(5):
-            put(store, segment(trace_id(100 + index), "a" * 16, annotations={"n": index}))
+        ids = [trace_id(100 + index) for index in range(5)]
+        for index, trace in enumerate(ids):
+            put(store, segment(trace, "a" * 16, annotations={"n": index}))
         store.enforce_retention()
         kept = sorted(row["trace_id"] for row in store.query("SELECT trace_id FROM traces"))
-        assert kept == [trace_id(102), trace_id(103), trace_id(104)]
+        assert kept == ids[2:]
         for table in ("documents", "annotations"):
             left = {r["trace_id"] for r in store.query(f"SELECT DISTINCT trace_id FROM {table}")}
             assert left <= set(kept), table
@@ -143,7 +144,7 @@ def test_retention_by_age_runs_in_the_writer_without_being_asked(tmp_path):
         deadline = time.monotonic() + 10
         while store.trace_count() > 1 and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert [r["trace_id"] for r in store.query("SELECT trace_id FROM traces")] == [trace_id(201)]
+        assert [r["trace_id"] for r in store.query("SELECT trace_id FROM traces")] == [fresh["trace_id"]]
 
 
 def test_a_restart_with_the_same_database_keeps_the_data(tmp_path):
@@ -260,3 +261,131 @@ def test_a_database_of_the_first_layout_is_stored_again_in_the_new_one(tmp_path)
         assert store.annotations([good["trace_id"]]) == {good["trace_id"]: [("order", "42", "s")]}
         tables = {r["name"] for r in store.query("SELECT name FROM sqlite_master WHERE type = 'table'")}
         assert "documents_v1" not in tables and "entities" not in tables
+
+
+def _multi_document_traces():
+    """Traces of several documents each: what the incremental derivation must get right whatever the order."""
+    start = time.time() - 30
+    first, second, third = trace_id(600), trace_id(601), trace_id(602)
+    return [
+        # checkout calls inventory (a segment of its own under checkout's remote subsegment) and DynamoDB
+        segment(first, "f100000000000001", "checkout", start, 0.2, 200, annotations={"order": "1", "n": 3},
+                subsegments=[subsegment("f100000000000002", "inventory.local", start + 0.01, 0.1, namespace="remote"),
+                             subsegment("f100000000000003", "DynamoDB", start + 0.12, 0.02, namespace="aws")]),
+        segment(first, "f100000000000004", "inventory", start + 0.02, 0.05, 503, parent_id="f100000000000002",
+                annotations={"n": 4}),
+        # an independent subsegment under a subsegment of another document, then a segment under it
+        subsegment("f100000000000005", "payments.remote", start + 0.03, 0.01, type="subsegment", trace_id=first,
+                   parent_id="f100000000000004", namespace="remote"),
+        segment(first, "f100000000000006", "payments", start + 0.031, 0.008, 429, parent_id="f100000000000005"),
+        # in progress, then complete; a parent that never arrives; clock skew against the caller
+        dict({k: v for k, v in segment(second, "f200000000000001", "orders", start + 1).items() if k != "end_time"},
+             in_progress=True),
+        segment(second, "f200000000000001", "orders", start + 1, 0.5, 200,
+                subsegments=[subsegment("f200000000000002", "billing.remote", start + 1.1, 0.1, namespace="remote")]),
+        segment(second, "f200000000000003", "billing", start + 1.05, 0.2, 200, parent_id="f200000000000002"),
+        segment(third, "f300000000000001", "lonely", start + 2, 0.1, 404, parent_id="f3000000000000ff"),
+    ]
+
+
+def _derived_state(store):
+    traces = store.query(
+        "SELECT trace_id, start_time, end_time, duration, response_time, name, http_status, fault, error, throttle, "
+        "any_fault, any_error, any_throttle, in_progress, documents, invalid, nodes, edges, annotations, lint "
+        "FROM traces ORDER BY trace_id"
+    )
+    for row in traces:
+        # node IDs depend on the order nodes were first seen: compare names
+        names = {n: f"{name}/{kind}" for n, (name, kind) in store.node_names(range(1, 200)).items()}
+        row["nodes"] = sorted(names[int(n)] for n in row["nodes"].split("|") if n)
+        row["edges"] = sorted(tuple(names[int(x)] for x in e.split(">")) for e in row["edges"].split("|") if e)
+        row["lint"] = sorted(json.loads(row["lint"] or "[]"))
+    graph_now = graph(store)
+    services = sorted(
+        (s["Name"], s.get("Type", ""), json.dumps(s.get("SummaryStatistics")), json.dumps(s.get("ResponseTimeHistogram")),
+         sorted((e["ReferenceId"] and next(x["Name"] for x in graph_now["Services"] if x["ReferenceId"] == e["ReferenceId"]),
+                 json.dumps(e["SummaryStatistics"])) for e in s["Edges"]))
+        for s in graph_now["Services"]
+    )
+    annotations = sorted((r["key"], r["kind"], r["value"], r["trace_id"]) for r in store.query("SELECT * FROM annotations"))
+    return traces, services, annotations
+
+
+@pytest.mark.parametrize("order", ["one batch", "one per batch", "one per batch, reversed", "one per batch, reopened"])
+def test_what_is_derived_does_not_depend_on_how_documents_arrive(tmp_path, order):
+    documents = _multi_document_traces()
+    with TraceStore(":memory:") as reference:
+        put(reference, *documents)
+        expected = _derived_state(reference)
+        assert_rollups_match(reference)
+    path = str(tmp_path / "t.db")
+    if order == "one batch":
+        with TraceStore(path) as store:
+            put(store, *documents)
+            assert _derived_state(store) == expected
+        return
+    sequence = list(reversed(documents)) if "reversed" in order else documents
+    store = TraceStore(path)
+    try:
+        for index, document in enumerate(sequence):
+            if "reopened" in order and index % 2:  # the writer starts with nothing in its cache
+                store.close()
+                store = TraceStore(path)
+            put(store, document)
+        if "reversed" in order:  # the in-progress version came last: it must not replace the completed one
+            assert store.query("SELECT in_progress FROM traces WHERE trace_id = ?", (documents[4]["trace_id"],))[0]["in_progress"] == 0
+        assert _derived_state(store) == expected
+        assert_rollups_match(store)
+    finally:
+        store.close()
+
+
+def test_what_the_service_map_and_lint_see_in_a_multi_document_trace(store):
+    put(store, *_multi_document_traces())
+    assert {("client", "checkout"), ("checkout", "inventory"), ("checkout", "DynamoDB"), ("inventory", "payments"),
+            ("client", "orders"), ("orders", "billing"), ("client", "lonely")} <= edges(store)
+    assert ("inventory", "payments.remote") not in edges(store)  # a traced service answered that call
+    kinds = {finding[0] for row in store.query("SELECT lint FROM traces WHERE lint IS NOT NULL")
+             for finding in json.loads(row["lint"])}
+    assert kinds == {"orphan", "skew"}
+
+
+def test_retention_of_part_of_an_hour_keeps_the_service_map_sums_exact(tmp_path):
+    with TraceStore(str(tmp_path / "t.db"), keep_traces=2) as store:
+        start = time.time() - 600
+        for index in range(6):
+            put(store, segment(trace_id(700 + index), "a" * 15 + str(index), "svc", start + index * 61, 0.01,
+                               500 if index % 2 else 200))
+        store.enforce_retention()
+        assert store.trace_count() == 2
+        assert_rollups_match(store)
+        (node,) = [s for s in graph(store)["Services"] if s["Name"] == "svc"]
+        assert node["SummaryStatistics"]["TotalCount"] == 2
+        assert node["StartTime"] == int((start + 4 * 61) // 60) * 60  # the hour's first minute moved on
+
+
+def test_the_writer_process_ending_is_reported_and_counted(tmp_path):
+    store = TraceStore(str(tmp_path / "t.db"))
+    try:
+        put(store, segment(trace_id(800), "a" * 16))
+        store._process.kill()  # a crash of the writer (a bug, or the OOM killer)
+        store._process.wait()
+        for index in range(3):
+            store.submit(segment(trace_id(801 + index), "a" * 16), validate_document({}))
+        assert store.flush(timeout=10)
+        stats = store.stats()
+        assert (stats.stored, stats.failed) == (1, 3)
+        assert "writer process ended" in stats.last_error
+    finally:
+        store.close()
+
+
+def test_the_queue_is_bounded_in_bytes_too():
+    with TraceStore(":memory:", queue_bytes=10_000) as store:
+        body = json.dumps(segment(trace_id(900), "a" * 16, metadata={"default": {"pad": "x" * 4000}}))
+        with store._db_lock:  # hold the writer
+            results = [store.submit(json.loads(body), validate_document({}), body=body) for _ in range(5)]
+        assert results[:2] == [True, True] and results[-1] is False
+        assert store.flush()
+        stats = store.stats()
+        assert stats.dropped == results.count(False) and stats.stored + stats.duplicates + stats.dropped == 5

@@ -14,7 +14,7 @@ above the previous entry's value.
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 
 from .store import HISTOGRAM_BOUNDS, SUMS, TraceStore
 
@@ -76,12 +76,12 @@ def window_rows(store: TraceStore, first_minute: int, last_minute: int) -> List[
         (first_minute - first_minute % 60, last_minute),
     )
     rows: List[Tuple[Any, ...]] = []
-    partial: Dict[int, set] = {}  # hour -> (source, destination) whose minutes must be read
-    for hour in hours:
-        if first_minute <= hour[3] and hour[4] <= last_minute:
-            rows.append(hour[1:])
+    partial: Dict[int, Set[Tuple[int, int]]] = {}  # hour -> (source, destination) whose minutes must be read
+    for found in hours:
+        if first_minute <= found[3] and found[4] <= last_minute:
+            rows.append(found[1:])
         else:
-            partial.setdefault(hour[0], set()).add((hour[1], hour[2]))
+            partial.setdefault(found[0], set()).add((found[1], found[2]))
     for hour, keys in sorted(partial.items()):
         for row in store.query_rows(
             f"SELECT {columns} FROM graph_minutes WHERE start >= ? AND start <= ? AND total > 0",
@@ -112,7 +112,7 @@ def service_graph(store: TraceStore, start: float, end: float) -> Dict[str, Any]
     services: List[Dict[str, Any]] = []
     for node_id in sorted(ids, key=lambda i: (names.get(i, ("", ""))[1] != "client", names.get(i, ("", ""))[0], i)):
         name, node_type = names.get(node_id, ("?", ""))
-        stats = nodes.get(node_id)
+        node_stats = nodes.get(node_id)
         service: Dict[str, Any] = {
             "ReferenceId": node_id,
             "Name": name,
@@ -123,13 +123,13 @@ def service_graph(store: TraceStore, start: float, end: float) -> Dict[str, Any]
         }
         if node_type:
             service["Type"] = node_type
-        if stats is not None:
+        if node_stats is not None:
             service.update(
-                StartTime=_time(stats.first),
-                EndTime=_time(stats.last, 1),
-                SummaryStatistics=stats.statistics(),
-                ResponseTimeHistogram=stats.histogram_entries(),
-                DurationHistogram=stats.histogram_entries(),
+                StartTime=_time(node_stats.first),
+                EndTime=_time(node_stats.last, 1),
+                SummaryStatistics=node_stats.statistics(),
+                ResponseTimeHistogram=node_stats.histogram_entries(),
+                DurationHistogram=node_stats.histogram_entries(),
             )
         for (source, destination), edge in sorted(edges.items()):
             if source != node_id:

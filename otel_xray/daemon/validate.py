@@ -539,6 +539,7 @@ def _long_integer(body: bytes) -> bool:
     return False
 
 
+_orjson_loads: Optional[Callable[[bytes], Any]]
 try:  # the `fast` extra
     from orjson import loads as _orjson_loads
 except ImportError:  # pragma: no cover - depends on the environment
