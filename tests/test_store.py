@@ -53,7 +53,7 @@ def trace_graph(store, trace):
 def assert_rollups_match(store):
     """The sums the service map reads (per minute and per hour) agree with what the stored traces add."""
     contributions = [c for row in store.query("SELECT graph FROM traces WHERE graph IS NOT NULL") for c in json.loads(row["graph"])]
-    for table in ("graph_minutes", "graph_hours"):
+    for table in ("graph_minutes", "graph_tens", "graph_hours"):
         sums = store.query(f"SELECT total(total) AS n, total(faults) AS f FROM {table}")[0]
         assert (sums["n"], sums["f"]) == (len(contributions), sum(c[4] for c in contributions)), table
         assert store.query(f"SELECT count(*) AS n FROM {table} WHERE total <= 0")[0]["n"] == 0, table

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 
-from .store import HISTOGRAM_BOUNDS, SUMS, TraceStore
+from .store import HISTOGRAM_BOUNDS, ROLLUP_LEVELS, SUMS, TraceStore
 
 __all__ = ["service_graph", "HISTOGRAM_BOUNDS"]
 
@@ -37,9 +37,7 @@ class _Stats:
         first, last = row[0], row[1]
         self.first = first if self.first is None else min(self.first, first)
         self.last = last if self.last is None else max(self.last, last)
-        sums = self.sums
-        for index, value in enumerate(row[2:]):
-            sums[index] += value
+        self.sums = [a + b for a, b in zip(self.sums, row[2:])]
 
     def statistics(self) -> Dict[str, Any]:
         total, faults, throttles, errors, time_sum = self.sums[:5]
@@ -64,31 +62,51 @@ class _Stats:
 
 
 def window_rows(store: TraceStore, first_minute: int, last_minute: int) -> List[Tuple[Any, ...]]:
-    """The rollup rows that sum up the window: ``(source, destination, first, last, *sums)``.
+    """Rows that sum up the window, per node or edge: ``(source, destination, first, last, *sums)``.
 
-    An hour's row stands for its minutes when all of that hour's data (its ``first`` to ``last``
-    minute) lies in the window; otherwise the hour's minutes in the window are read. A window over
-    everything stored thus reads about one row per node or edge and hour.
+    The window is covered with the coarsest sums that fit: hours, then ten minutes, then minutes at
+    its edges. A coarse row also stands for its minutes when all of its data (its ``first`` to
+    ``last`` minute) lies in the window, so a window over everything stored reads about one row
+    per node or edge and hour, and a rolling hour about twenty. Rows of one level are summed by
+    SQLite (thousands of rows of 31 sums each are too many for Python).
     """
-    columns = "source, destination, first, last, " + ", ".join(SUMS)
-    hours = store.query_rows(
-        f"SELECT start, {columns} FROM graph_hours WHERE start >= ? AND start <= ? AND total > 0",
-        (first_minute - first_minute % 60, last_minute),
-    )
+    sums = ", ".join(f"sum({column})" for column in SUMS)
     rows: List[Tuple[Any, ...]] = []
-    partial: Dict[int, Set[Tuple[int, int]]] = {}  # hour -> (source, destination) whose minutes must be read
-    for found in hours:
-        if first_minute <= found[3] and found[4] <= last_minute:
-            rows.append(found[1:])
-        else:
-            partial.setdefault(found[0], set()).add((found[1], found[2]))
-    for hour, keys in sorted(partial.items()):
-        for row in store.query_rows(
-            f"SELECT {columns} FROM graph_minutes WHERE start >= ? AND start <= ? AND total > 0",
-            (max(hour, first_minute), min(hour + 59, last_minute)),
-        ):
-            if (row[0], row[1]) in keys:
-                rows.append(row)
+    # Ranges still to cover at the next finer level: (first minute, last minute) -> keys that need it
+    # (None: every key).
+    todo: Dict[Tuple[int, int], Optional[Set[Tuple[int, int]]]] = {(first_minute, last_minute): None}
+    for table, width in reversed(ROLLUP_LEVELS):
+        finer: Dict[Tuple[int, int], Optional[Set[Tuple[int, int]]]] = {}
+        for (low, high), keys in sorted(todo.items()):
+            if width == 1:
+                found = store.query_rows(
+                    f"SELECT source, destination, min(start), max(start), {sums} FROM {table} "
+                    "WHERE start >= ? AND start <= ? AND total > 0 GROUP BY source, destination",
+                    (low, high),
+                )
+                rows.extend(row for row in found if keys is None or (row[0], row[1]) in keys)
+                continue
+            # Blocks whose data lies in [low, high]: summed here. The others: their part of the range, finer.
+            inside = "((start >= ? AND start + ? <= ?) OR (first >= ? AND last <= ?))"
+            span = (low - low % width, high, low, width - 1, high, low, high)
+            found = store.query_rows(
+                f"SELECT source, destination, min(first), max(last), {sums} FROM {table} "
+                f"WHERE start >= ? AND start <= ? AND total > 0 AND {inside} GROUP BY source, destination",
+                span,
+            )
+            rows.extend(row for row in found if keys is None or (row[0], row[1]) in keys)
+            for block, source, destination in store.query_rows(
+                f"SELECT start, source, destination FROM {table} "
+                f"WHERE start >= ? AND start <= ? AND total > 0 AND NOT {inside}",
+                span,
+            ):
+                if keys is not None and (source, destination) not in keys:
+                    continue
+                part = (max(block, low), min(block + width - 1, high))
+                wanted = finer.setdefault(part, set())
+                assert wanted is not None
+                wanted.add((source, destination))
+        todo = finer
     return rows
 
 
@@ -109,6 +127,9 @@ def service_graph(store: TraceStore, start: float, end: float) -> Dict[str, Any]
         ids.update((source, destination))
     names = store.node_names(ids)
     roots = {destination for (source, destination) in edges if names.get(source, ("", ""))[1] == "client"}
+    edges_from: Dict[int, List[Tuple[int, _Stats]]] = {}
+    for (source, destination), edge in sorted(edges.items()):
+        edges_from.setdefault(source, []).append((destination, edge))
     services: List[Dict[str, Any]] = []
     for node_id in sorted(ids, key=lambda i: (names.get(i, ("", ""))[1] != "client", names.get(i, ("", ""))[0], i)):
         name, node_type = names.get(node_id, ("?", ""))
@@ -131,9 +152,7 @@ def service_graph(store: TraceStore, start: float, end: float) -> Dict[str, Any]
                 ResponseTimeHistogram=node_stats.histogram_entries(),
                 DurationHistogram=node_stats.histogram_entries(),
             )
-        for (source, destination), edge in sorted(edges.items()):
-            if source != node_id:
-                continue
+        for destination, edge in edges_from.get(node_id, ()):
             service["Edges"].append(
                 {
                     "ReferenceId": destination,

@@ -23,9 +23,10 @@ traces, or are read back and parsed):
   service map's sums, and what Lint finds across its documents.
 - ``annotations``: one row per (key, type, value, trace), the index of
   ``annotation.KEY`` filters.
-- ``graph_minutes`` and ``graph_hours``: the service map's sums (counts, flags,
-  response-time histogram) per node or edge per minute and per hour, kept
-  exact as traces are added, changed and deleted; ``nodes`` names them.
+- ``graph_minutes``, ``graph_tens`` and ``graph_hours``: the service map's sums
+  (counts, flags, response-time histogram) per node or edge per minute, per
+  ten minutes and per hour, kept exact as traces are added, changed and
+  deleted; ``nodes`` names them.
 
 Retention (``keep_traces``, ``keep_hours``) deletes the oldest traces in
 small chunks between batches, so ingestion never stalls behind it. If the
@@ -113,8 +114,8 @@ CREATE TABLE IF NOT EXISTS {name} (
 ) WITHOUT ROWID;"""
 
 
-# `graph_minutes.start` is a minute (epoch seconds // 60), `graph_hours.start` the first minute of an
-# hour; `first`/`last` are the minutes with data in the row (for hours: at most that wide).
+# `graph_minutes.start` is a minute (epoch seconds // 60), `graph_tens.start` and `graph_hours.start`
+# the first minute of ten minutes and of an hour; `first`/`last` are the minutes with data in the row.
 # A node's row has destination 0 (node IDs start at 1).
 _SCHEMA = (
     """
@@ -152,6 +153,7 @@ CREATE TABLE IF NOT EXISTS nodes (
 INSERT OR IGNORE INTO nodes (name, type) VALUES ('client', 'client');
 """
     + _rollup_table("graph_minutes")
+    + _rollup_table("graph_tens")
     + _rollup_table("graph_hours")
 )
 
@@ -206,7 +208,9 @@ def _upsert_rollup(table: str) -> str:
 
 
 _UPSERT_MINUTE = _upsert_rollup("graph_minutes")
-_UPSERT_HOUR = _upsert_rollup("graph_hours")
+# The levels of sums, finest first: (table, minutes per row).
+ROLLUP_LEVELS: Tuple[Tuple[str, int], ...] = (("graph_minutes", 1), ("graph_tens", 10), ("graph_hours", 60))
+_UPSERTS = {table: _upsert_rollup(table) for table, _ in ROLLUP_LEVELS}
 
 # Node types of inferred AWS services, as X-Ray names them.
 _AWS_TYPES = {
@@ -616,7 +620,8 @@ class _Rollups:
     def __init__(self) -> None:
         # (source, destination, minute, bucket, fault, error, throttle) -> [count, response time sum]
         self.counts: Dict[Tuple[Any, ...], List[Any]] = {}
-        self.shrunk: Set[Tuple[int, int, int]] = set()  # hours that lost data: their first/last are worked out again
+        # (table, start, source, destination) of coarse rows that lost data: their first/last are worked out again
+        self.shrunk: Set[Tuple[str, int, int, int]] = set()
 
     def add(self, graph: Iterable[Sequence[Any]], sign: int) -> None:
         counts = self.counts
@@ -630,15 +635,16 @@ class _Rollups:
                 found[1] += sign * contribution[7]
             if sign < 0:
                 minute = contribution[2]
-                self.shrunk.add((minute - minute % 60, contribution[0], contribution[1]))
+                for table, width in ROLLUP_LEVELS[1:]:
+                    self.shrunk.add((table, minute - minute % width, contribution[0], contribution[1]))
 
     def write(self, connection: sqlite3.Connection) -> None:
         rows: Dict[Tuple[str, int, int, int], List[Any]] = {}
         for (source, destination, minute, bucket, fault, error, throttle), (count, response) in self.counts.items():
             if count == 0:
                 continue
-            for table, start in (("m", minute), ("h", minute - minute % 60)):
-                key = (table, start, source, destination)
+            for table, width in ROLLUP_LEVELS:
+                key = (table, minute - minute % width, source, destination)
                 row = rows.get(key)
                 if row is None:
                     row = rows[key] = [minute, minute] + [0] * len(_SUMS)
@@ -652,31 +658,31 @@ class _Rollups:
                 row[6] += response
                 if bucket >= 0:
                     row[7 + bucket] += count
-        minutes: List[Tuple[Any, ...]] = []
-        hours: List[Tuple[Any, ...]] = []
+        by_table: Dict[str, List[Tuple[Any, ...]]] = collections.defaultdict(list)
         for (table, start, source, destination), row in rows.items():
-            (minutes if table == "m" else hours).append((start, source, destination, *row))
-        if minutes:
-            connection.executemany(_UPSERT_MINUTE, minutes)
-        if hours:
-            connection.executemany(_UPSERT_HOUR, hours)
+            by_table[table].append((start, source, destination, *row))
+        for table, values in by_table.items():
+            connection.executemany(_UPSERTS[table], values)
         if not self.shrunk:
             return
-        for table in ("graph_minutes", "graph_hours"):
-            connection.execute(f"DELETE FROM {table} WHERE total <= 0 AND start >= ?", (min(k[0] for k in self.shrunk),))
-        # An hour that lost data may now start later or end earlier: ask its minutes.
-        for hour in sorted({k[0] for k in self.shrunk}):
-            spans = {
-                (source, destination): (first, last)
-                for source, destination, first, last in connection.execute(
-                    "SELECT source, destination, min(start), max(start) FROM graph_minutes "
-                    "WHERE start >= ? AND start < ? GROUP BY source, destination", (hour, hour + 60)
+        oldest = min(k[1] for k in self.shrunk)
+        for table, _ in ROLLUP_LEVELS:
+            connection.execute(f"DELETE FROM {table} WHERE total <= 0 AND start >= ?", (oldest,))
+        # A coarse row that lost data may now start later or end earlier: ask its minutes.
+        for table, width in ROLLUP_LEVELS[1:]:
+            for block in sorted({k[1] for k in self.shrunk if k[0] == table}):
+                spans = {
+                    (source, destination): (first, last)
+                    for source, destination, first, last in connection.execute(
+                        "SELECT source, destination, min(start), max(start) FROM graph_minutes "
+                        "WHERE start >= ? AND start < ? GROUP BY source, destination", (block, block + width)
+                    )
+                }
+                connection.executemany(
+                    f"UPDATE {table} SET first = ?, last = ? WHERE start = ? AND source = ? AND destination = ?",
+                    [(*spans[(s, d)], block, s, d) for t, b, s, d in self.shrunk
+                     if t == table and b == block and (s, d) in spans],
                 )
-            }
-            connection.executemany(
-                "UPDATE graph_hours SET first = ?, last = ? WHERE start = ? AND source = ? AND destination = ?",
-                [(*spans[(s, d)], hour, s, d) for h, s, d in self.shrunk if h == hour and (s, d) in spans],
-            )
 
 
 # ---------------------------------------------------------------- the writer
