@@ -5,8 +5,9 @@ Nodes are the store's (name, type) pairs: a segment's name and origin, the
 ``aws`` subsegments that no traced segment answered. Statistics count each
 trace's contributions (see :mod:`.store`): for a node, its segments' (or
 inferred subsegments') own times and flags; for an edge, the caller's view.
-The window is read in whole minutes (per-minute sums kept by the store), so
-a node's ``StartTime``/``EndTime`` are minute boundaries. Response times fall
+The window is read in whole minutes (sums per minute, ten minutes and hour
+kept by the store), so a node's ``StartTime``/``EndTime`` are minute
+boundaries. Response times fall
 into logarithmic buckets (four per decade); a histogram
 entry ``{"Value": v, "Count": n}`` counts the times up to ``v`` seconds and
 above the previous entry's value.
