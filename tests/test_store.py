@@ -389,3 +389,26 @@ def test_the_queue_is_bounded_in_bytes_too():
         assert store.flush()
         stats = store.stats()
         assert stats.dropped == results.count(False) and stats.stored + stats.duplicates + stats.dropped == 5
+
+
+def test_what_cannot_be_written_before_close_gives_up_is_counted_as_failed():
+    import threading
+
+    store = TraceStore(":memory:")
+    holding = threading.Event()
+
+    def hold_the_writer():
+        with store._db_lock:  # as a disk that does not answer would
+            holding.set()
+            time.sleep(2.5)
+
+    holder = threading.Thread(target=hold_the_writer)
+    holder.start()
+    holding.wait()
+    for index in range(3):
+        store.submit(segment(trace_id(950 + index), "a" * 16), validate_document({}))
+    store.close(timeout=0.5)
+    holder.join()
+    stats = store.stats()
+    assert stats.failed == 3 and stats.stored == 0
+    assert "not written before the store was closed" in stats.last_error

@@ -1110,6 +1110,8 @@ class TraceStore:
         self._last_retention = 0.0
         self._retention_answers: "queue.Queue[Tuple[int, Optional[str]]]" = queue.Queue()
         self._sent_weights: Deque[int] = collections.deque()  # bytes of each batch sent to the process
+        self._answers_thread: Optional[threading.Thread] = None
+        self._final = False  # closed, and every document accounted for
         self._stop_deadline = math.inf
         if not self._memory:
             directory = os.path.dirname(os.path.abspath(path))
@@ -1168,7 +1170,10 @@ class TraceStore:
             )
         except OSError:
             return None
-        threading.Thread(target=self._answers, args=(process,), name="otel-xray-store-answers", daemon=True).start()
+        self._answers_thread = threading.Thread(
+            target=self._answers, args=(process,), name="otel-xray-store-answers", daemon=True
+        )
+        self._answers_thread.start()
         return process
 
     # -- connections ---------------------------------------------------------
@@ -1315,6 +1320,8 @@ class TraceStore:
     def _finished(self, batch: Sequence[_Item], stored: int, error: Optional[str], failed: bool = False) -> None:
         weight = sum(len(item[0]) for item in batch if item[0] is not None)
         with self._done:
+            if self._final:
+                return
             self._in_flight_bytes -= weight
             if failed:
                 self._stats.failed += len(batch)
@@ -1338,6 +1345,8 @@ class TraceStore:
                 count = message[1]
                 batch_weight = self._sent_weights.popleft() if self._sent_weights else 0
                 with self._done:
+                    if self._final:
+                        continue
                     self._in_flight_bytes -= batch_weight
                     if kind == "failed":
                         self._stats.failed += count
@@ -1367,7 +1376,7 @@ class TraceStore:
         # The process ended: whatever it had not answered for is lost.
         with self._done:
             lost = self._stats.submitted - self._accounted() - len(self._queue)
-            if lost > 0 and not self._closed:
+            if lost > 0 and not self._closed and not self._final:
                 self._stats.failed += lost
                 code = process.poll()
                 self._stats.last_error = f"{lost} document(s) not stored: the writer process ended (exit code {code})"
@@ -1407,27 +1416,42 @@ class TraceStore:
 
     # -- lifecycle -----------------------------------------------------------------
     def close(self, timeout: float = 10.0) -> None:
-        """Write what is queued (for up to ``timeout`` seconds), then close the database."""
+        """Write what is queued (for up to ``timeout`` seconds), then close the database.
+
+        What could not be written in that time is counted as failed, with a reason.
+        """
+        if self._final:
+            return
         self._stop_deadline = time.monotonic() + timeout
         self.flush(timeout)
         with self._done:
-            self._closed = True
+            self._closed = True  # submit() refuses from now on
         self._stop.set()
         with self._wake:
             self._wake.notify()
-        self._sender.join(timeout=timeout + 1)
+        self._sender.join(timeout=max(0.0, self._stop_deadline - time.monotonic()) + 1)
         if self._process is not None:
             try:
                 self._process.wait(timeout=max(1.0, self._stop_deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 self._process.kill()
                 self._process.wait()
+            if self._answers_thread is not None:
+                self._answers_thread.join(timeout=5)
             for stream in (self._process.stdin, self._process.stdout):
                 try:
                     if stream is not None:
                         stream.close()
                 except OSError:
                     pass
+        with self._done:
+            self._final = True  # from here on, late answers and failures are not counted twice
+            self._queue.clear()
+            lost = self._stats.submitted - self._accounted()
+            if lost > 0:
+                self._stats.failed += lost
+                self._stats.last_error = f"{lost} document(s) not written before the store was closed"
+            self._done.notify_all()
         with self._stats_lock:
             readers, self._readers = self._readers, []
         for connection in readers:
