@@ -464,6 +464,21 @@ class _Doc:
         self.entities = entities
         self.annotations = annotations
 
+    def state(self) -> Tuple[Any, ...]:
+        """What :meth:`restore` makes the same document of (plain values, cheap to pickle)."""
+        return (self.id, self.is_segment, self.parent_id, self.name, self.origin, self.start, self.end,
+                self.in_progress, self.fault, self.error, self.throttle, self.http, self.user, self.received_at,
+                self.valid, self.entities, self.annotations)
+
+    @classmethod
+    def restore(cls, state: Tuple[Any, ...]) -> "_Doc":
+        doc = cls.__new__(cls)
+        (doc.id, doc.is_segment, doc.parent_id, doc.name, doc.origin, doc.start, doc.end, doc.in_progress,
+         doc.fault, doc.error, doc.throttle, doc.http, doc.user, doc.received_at, doc.valid, doc.entities,
+         doc.annotations) = state
+        doc.revision = 0
+        return doc
+
 
 def _bucket(response_time: Optional[float]) -> int:
     return -1 if response_time is None else bisect.bisect_left(HISTOGRAM_BOUNDS, response_time)
@@ -686,8 +701,9 @@ class _Rollups:
 
 
 # ---------------------------------------------------------------- the writer
-# One queued document: (body as received or None, the parsed document or None, errors, warnings,
-# size, received_at, format). Between processes the document is left out: the writer parses the body.
+# One queued document: (body as received or None, the document, errors, warnings, size, received_at,
+# format). The document is the parsed one (a writer thread), or what the writer needs of it (trace ID,
+# ID, complete or not, _Doc.state(): to a writer process), or None (the writer parses the body).
 _Item = Tuple[Any, Any, Optional[List[str]], Optional[List[str]], int, float, str]
 
 
@@ -741,32 +757,42 @@ class _Writer:
     def write(self, items: Sequence[_Item]) -> int:
         """Write a batch; returns how many documents were stored (the rest were duplicates)."""
         # Parse, then keep one winner per (trace, id), by the same rules the database applies.
-        winners: Dict[Tuple[str, str], Tuple[str, Any, _Item]] = {}
+        winners: Dict[Tuple[str, str], Tuple[str, Any, _Item, bool]] = {}
         for item in items:
             body, document = item[0], item[1]
-            if document is None:
-                try:
-                    document = _loads(body)
-                except (ValueError, RecursionError):  # not from the daemon's parser: keep it as text
-                    document = {"value": body if isinstance(body, str) else bytes(body).decode("utf-8", "replace")}
             if isinstance(body, (bytes, bytearray, memoryview)):
                 text = bytes(body).decode("utf-8", "surrogateescape")
+            elif isinstance(body, str):
+                text = body
             else:
-                text = body if isinstance(body, str) else _dumps(document)
-            key = _key(document)
-            if not key[1]:  # not addressable: keyed by content so that a resend is still a duplicate
-                key = (key[0], "~" + hashlib.sha1(text.encode("utf-8", "replace")).hexdigest()[:16])
+                text = _dumps(document)
+            if type(document) is tuple:  # extracted by the submitting process: (trace, id, complete, state)
+                key: Tuple[str, str] = (document[0], document[1])
+                complete = document[2]
+            else:
+                if document is None:
+                    try:
+                        document = _loads(text)
+                    except (ValueError, RecursionError):  # not from the daemon's parser: keep it as text
+                        document = {"value": text}
+                key = _key(document)
+                if not key[1]:  # not addressable: keyed by content so that a resend is still a duplicate
+                    key = (key[0], "~" + hashlib.sha1(text.encode("utf-8", "replace")).hexdigest()[:16])
+                complete = _complete(document)
             current = winners.get(key)
-            if current is None or _complete(document) or not _complete(current[1]):
-                winners[key] = (text, document, item)
+            if current is None or complete or not current[3]:
+                winners[key] = (text, document, item, complete)
         self.revision = max(self.revision + 1, time.time_ns())
         revision = self.revision
         rows = []
         parsed: Dict[str, Dict[str, _Doc]] = collections.defaultdict(dict)
-        for (trace_id, doc_id), (text, document, item) in winners.items():
+        for (trace_id, doc_id), (text, document, item, _) in winners.items():
             errors, warnings = item[2], item[3]
             valid = not errors
-            doc = _Doc(doc_id, document if isinstance(document, dict) else {"value": document}, item[5], valid)
+            if type(document) is tuple:
+                doc = _Doc.restore(document[3])
+            else:
+                doc = _Doc(doc_id, document if isinstance(document, dict) else {"value": document}, item[5], valid)
             doc.revision = revision
             if trace_id:
                 parsed[trace_id][doc_id] = doc
@@ -950,7 +976,7 @@ def _chunks(values: List[Any], size: int = 500) -> Iterator[List[Any]]:
 
 # ---------------------------------------------------------------- the writer process
 # Messages are pickles behind a 4-byte length. To the writer: ("write", items), ("retention",
-# max_traces), ("close",). From it: ("written", count, stored, error), ("failed", count, error),
+# max_traces), ("close",). From it: ("written", count, stored, messages), ("failed", count, error, messages),
 # ("waiting", error) while it retries, ("retention", deleted, error).
 _LENGTH = struct.Struct("<I")
 
@@ -1007,7 +1033,8 @@ def _writer_process(path: str, keep_traces: Optional[int], keep_hours: Optional[
     # then instead.
     gc.disable()
     batches = 0
-    inbox: "queue.Queue[Optional[Tuple[Any, ...]]]" = queue.Queue(maxsize=2)  # one batch read ahead
+    # Unbounded here: the store bounds what is in flight (queued, in the pipe or here) as a whole.
+    inbox: "queue.Queue[Optional[Tuple[Any, ...]]]" = queue.Queue()
 
     def read() -> None:
         while True:
@@ -1029,7 +1056,20 @@ def _writer_process(path: str, keep_traces: Optional[int], keep_hours: Optional[
         if message is None or message[0] == "close":
             break
         if message[0] == "write":
-            items = message[1]
+            # What else has arrived goes in the same transaction (a commit per small batch would make
+            # the writer slower the more it keeps up).
+            items = list(message[1])
+            messages = 1
+            while len(items) < BATCH_SIZE:
+                try:
+                    following = inbox.get_nowait()
+                except queue.Empty:
+                    break
+                if following is None or following[0] != "write":
+                    inbox.queue.appendleft(following)  # handled next (only this thread takes from the inbox)
+                    break
+                items.extend(following[1])
+                messages += 1
             batches += 1
             if batches % 64 == 0:
                 gc.collect()
@@ -1041,9 +1081,9 @@ def _writer_process(path: str, keep_traces: Optional[int], keep_hours: Optional[
                         answer(("waiting", f"{explain(path, exc)}; {len(items)} document(s) waiting, retrying"))
                         time.sleep(_RETRY_AFTER)
                         continue
-                    answer(("failed", len(items), f"{len(items)} document(s) not stored: {explain(path, exc)}"))
+                    answer(("failed", len(items), f"{len(items)} document(s) not stored: {explain(path, exc)}", messages))
                 else:
-                    answer(("written", len(items), stored))
+                    answer(("written", len(items), stored, messages))
                 break
         elif message[0] == "retention":
             try:
@@ -1211,15 +1251,22 @@ class TraceStore:
         ``body``: the document's JSON text or bytes as received, stored as they are (else the
         document is encoded).
         """
+        received_at = time.time() if received_at is None else received_at
         if self._process is not None:
             if body is None:
                 body = _dumps(document)
-            document = None  # the writer process parses the body
+            # What the writer needs from the document, taken here where it is already parsed: the writer
+            # process, the busier of the two, need not parse it again (what it cannot key, it parses).
+            trace_id, doc_id = _key(document)
+            try:
+                document = (
+                    (trace_id, doc_id, "end_time" in document, _Doc(doc_id, document, received_at, not verdict.errors).state())
+                    if doc_id else None
+                )
+            except Exception:  # a value no JSON document holds (a Python caller's): the writer parses the body
+                document = None
         weight = len(body) if body is not None else 0
-        item: _Item = (
-            body, document, verdict.errors or None, verdict.warnings or None, size,
-            time.time() if received_at is None else received_at, format,
-        )
+        item: _Item = (body, document, verdict.errors or None, verdict.warnings or None, size, received_at, format)
         stats = self._stats
         with self._stats_lock:
             stats.submitted += 1
@@ -1343,7 +1390,9 @@ class TraceStore:
             kind = message[0]
             if kind in ("written", "failed"):
                 count = message[1]
-                batch_weight = self._sent_weights.popleft() if self._sent_weights else 0
+                batch_weight = 0
+                for _ in range(message[3]):  # the "write" messages this answers
+                    batch_weight += self._sent_weights.popleft() if self._sent_weights else 0
                 with self._done:
                     if self._final:
                         continue
