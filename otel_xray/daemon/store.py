@@ -4,10 +4,12 @@ Every accepted document is stored with its validation verdict. ``submit`` only
 appends it to a bounded queue, so the UDP reader never waits on the disk. A
 writer takes what has accumulated (up to :data:`BATCH_SIZE` documents) and
 writes it in one transaction. For a database file the writer is a separate
-process (``python -m otel_xray.daemon.store``) fed through a pipe with the
-documents' bytes as received: parsing them again, deriving the summaries and
-talking to SQLite take none of the receiving process's interpreter time. For
-``:memory:`` (which another process cannot open) it is a thread.
+process (``python -m otel_xray.daemon.store``) fed through a pipe with each
+document's bytes as received and the few fields and entities the summaries
+need (noted by ``submit``, where the document is already parsed): deriving the
+summaries and talking to SQLite take none of the receiving process's
+interpreter time. For ``:memory:`` (which another process cannot open) it is a
+thread.
 
 What one batch writes, per trace it touches, all worked out in Python from the
 trace's documents (the ones of earlier batches come from a cache of recent
