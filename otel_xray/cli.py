@@ -233,7 +233,7 @@ def _store_documents(args: argparse.Namespace, command: str) -> Optional[Any]:
     from .daemon.store import StoreError, TraceStore
 
     try:
-        store = TraceStore(args.db)
+        store = TraceStore(args.db, writer="thread")  # only reads: no writer process
     except StoreError as exc:
         _say(f"otel-xray {command}: {exc}", file=sys.stderr)
         return None

@@ -21,7 +21,7 @@ from ..daemon.filter_expr import FilterError
 from ..daemon.graph import service_graph
 from ..daemon.http_api import ApiError, HttpRoutes, Page
 from ..daemon.lint import lint
-from ..daemon.store import TraceStore
+from ..daemon.store import TRACE_COLUMNS, TraceStore
 from ..values import json_number
 
 SECURITY_HEADERS = {
@@ -125,7 +125,7 @@ class _Console:
         if not isinstance(trace_id, str):
             raise ApiError("trace_id must be a string")
         stored = self.store.documents([trace_id]).get(trace_id, [])
-        rows = self.store.query("SELECT * FROM traces WHERE trace_id = ?", (trace_id,))
+        rows = self.store.query(f"SELECT {TRACE_COLUMNS} FROM traces WHERE trace_id = ?", (trace_id,))
         return {
             "summary": rows[0] if rows else None,
             "documents": [

@@ -383,15 +383,14 @@ def _to_sql(node: Node, params: List[Any]) -> str:
             params.append(node.type)
             conditions.append("n.type = ?")
         where = " AND ".join(conditions) or "1"
-        return (
-            "EXISTS (SELECT 1 FROM graph_nodes g JOIN nodes n ON n.node_id = g.node_id "
-            f"WHERE g.trace_id = t.trace_id AND {where})"
-        )
+        # t.nodes lists the trace's service-map nodes as |id|id|
+        return f"EXISTS (SELECT 1 FROM nodes n WHERE {where} AND instr(t.nodes, '|' || n.node_id || '|') > 0)"
     if isinstance(node, EdgeMatch):
         params.extend([node.source, node.destination])
+        # t.edges lists the trace's edges as |source>destination|
         return (
-            "EXISTS (SELECT 1 FROM graph_edges g JOIN nodes s ON s.node_id = g.source JOIN nodes d ON d.node_id = g.destination "
-            "WHERE g.trace_id = t.trace_id AND s.name = ? AND d.name = ?)"
+            "EXISTS (SELECT 1 FROM nodes s, nodes d WHERE s.name = ? AND d.name = ? "
+            "AND instr(t.edges, '|' || s.node_id || '>' || d.node_id || '|') > 0)"
         )
     assert isinstance(node, Compare)
     if node.field == "annotation":
@@ -409,7 +408,8 @@ def _to_sql(node: Node, params: List[Any]) -> str:
         else:
             params.append(compared)
             test = f"a.value {'<>' if node.op == '!=' else node.op} ?"
-        return f"EXISTS (SELECT 1 FROM annotations a WHERE a.trace_id = t.trace_id AND a.key = ? AND a.kind = '{kind}' AND {test})"
+        # The annotations table is keyed (key, kind, value, trace): a comparison reads only the matching range.
+        return f"t.trace_id IN (SELECT a.trace_id FROM annotations a WHERE a.key = ? AND a.kind = '{kind}' AND {test})"
     column = _COLUMNS[node.field]
     if node.field in _NUMBER_FIELDS:
         params.append(node.value)
