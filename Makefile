@@ -46,7 +46,7 @@ $(LOWEST)/.installed: pyproject.toml .ci/lowest-constraints.txt
 	touch $@
 
 test-lowest: $(LOWEST)/.installed
-	$(LOWEST_BIN)/python -m pytest -p no:cacheprovider $(PYTEST_ARGS)
+	XRAY_TESTS_LOWEST_VERSIONS=1 $(LOWEST_BIN)/python -m pytest $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) $(LOWEST) build dist *.egg-info .pytest_cache

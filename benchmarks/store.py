@@ -1,12 +1,14 @@
 """The local X-Ray store: ingestion rate from UDP into SQLite, and query times over 100,000 traces.
 
-1. Ingestion: the same datagrams (the exporter's documents for the benchmark
-   workload, each copy with its own trace ID) sent over loopback UDP by a
-   separate process to a local daemon, with the store (a WAL file in a
-   temporary directory) and without it, in alternating rounds. The sender
-   keeps a bounded window of datagrams in flight, so nothing is lost to the
-   kernel and the rate measured is the daemon's. With the store, the clock
-   stops when the last document is committed.
+1. Ingestion: the same datagrams (the exporter's documents for a workload,
+   each copy with its own trace ID) sent over loopback UDP by a separate
+   process to a local daemon, with the store (a WAL file in a temporary
+   directory, written by the store's own process) and without it, in
+   alternating rounds. The sender keeps a bounded window of datagrams in
+   flight, so nothing is lost to the kernel and the rate measured is the
+   daemon's. With the store, the clock stops when the last document is
+   committed. 1a: the benchmark workload (7.8 kB documents, a segment with
+   5 nested subsegments); 1b: 2.5 kB documents (a segment with one).
 2. Queries: 100,000 traces of 30 services put straight into a store, then the
    console's and the API's queries timed (median and worst of several runs).
 
@@ -47,8 +49,50 @@ _SENDER = textwrap.dedent(
 )
 
 
-def workload_datagrams(count: int) -> List[bytes]:
-    """The exporter's datagrams for the benchmark workload, repeated with fresh trace IDs."""
+# The second workload: a SERVER span with one CLIENT child (one level of nested subsegment) from a
+# smaller resource, about 2.5 kB per document: the typical request document the translator produces
+# once it no longer repeats the whole resource in every subsegment.
+SMALL_RESOURCE = {
+    "service.name": "checkout",
+    "service.version": "2.3.1",
+    "deployment.environment": "production",
+    "cloud.provider": "aws",
+    "cloud.platform": "aws_ecs",
+    "cloud.region": "us-east-1",
+    "cloud.account.id": "123456789012",
+    "aws.ecs.launchtype": "fargate",
+    "aws.ecs.task.arn": "arn:aws:ecs:us-east-1:123456789012:task/prod/0123456789abcdef0123456789abcdef",
+    "process.runtime.name": "cpython",
+}
+
+
+def _small_request(tracer, index: int) -> None:
+    from opentelemetry.trace import SpanKind
+
+    with tracer.start_as_current_span("GET /orders/{id}", kind=SpanKind.SERVER) as request:
+        request.set_attribute("http.request.method", "GET")
+        request.set_attribute("url.scheme", "https")
+        request.set_attribute("url.path", f"/orders/{index}")
+        request.set_attribute("server.address", "shop.example.com")
+        request.set_attribute("http.route", "/orders/{id}")
+        request.set_attribute("user_agent.original", "Mozilla/5.0 (X11; Linux x86_64)")
+        request.set_attribute("client.address", "203.0.113.7")
+        with tracer.start_as_current_span("GET", kind=SpanKind.CLIENT) as call:
+            call.set_attribute("http.request.method", "GET")
+            call.set_attribute("url.full", f"http://inventory.internal:8080/stock/{index}")
+            call.set_attribute("server.address", "inventory.internal")
+            call.set_attribute("http.response.status_code", 200)
+        request.set_attribute("http.response.status_code", 200)
+
+
+WORKLOADS = {
+    "request": "a SERVER segment with 5 nested subsegments (the benchmark workload)",
+    "small": "a SERVER segment with 1 nested subsegment, smaller resource (the typical request document)",
+}
+
+
+def workload_datagrams(count: int, workload: str = "request") -> List[bytes]:
+    """The exporter's datagrams for a workload, repeated with fresh trace IDs."""
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
 
@@ -56,14 +100,15 @@ def workload_datagrams(count: int) -> List[bytes]:
 
     from .bench import ECS_RESOURCE, record_trace
 
+    resource, record = (ECS_RESOURCE, record_trace) if workload == "request" else (SMALL_RESOURCE, _small_request)
     with LocalDaemon("127.0.0.1", 0) as capture:
-        provider = TracerProvider(resource=Resource.create(ECS_RESOURCE), id_generator=XRayIdGenerator())
+        provider = TracerProvider(resource=Resource.create(resource), id_generator=XRayIdGenerator())
         from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
         provider.add_span_processor(BatchSpanProcessor(XRaySpanExporter(endpoint=capture.endpoint)))
         tracer = provider.get_tracer("bench")
         for index in range(200):
-            record_trace(tracer, index)
+            record(tracer, index)
         provider.shutdown()
         capture.wait_quiet(0.3)
         documents = capture.documents()
@@ -106,7 +151,8 @@ def ingest_round(datagrams: List[bytes], with_store: bool, data_file: str, windo
         counts = {"received": daemon.document_count}
         if store is not None:
             stats = store.stats()
-            counts.update(stored=stats.stored, dropped=stats.dropped, failed=stats.failed, traces=store.trace_count())
+            counts.update(stored=stats.stored, dropped=stats.dropped, failed=stats.failed, traces=store.trace_count(),
+                          batches=stats.batches)
         return total / elapsed, counts
     finally:
         sender.stdin.write("0\n")
@@ -120,12 +166,20 @@ def ingest_round(datagrams: List[bytes], with_store: bool, data_file: str, windo
         os.rmdir(directory)
 
 
-def section_ingestion(documents: int, rounds: int) -> None:
-    datagrams = workload_datagrams(documents)
+def load_average() -> str:
+    try:
+        return ", ".join(f"{value:.2f}" for value in os.getloadavg())
+    except OSError:
+        return "unknown"
+
+
+def section_ingestion(documents: int, rounds: int, workload: str = "request", number: str = "1") -> None:
+    datagrams = workload_datagrams(documents, workload)
     size = statistics.mean(len(d) for d in datagrams)
     with tempfile.NamedTemporaryFile(delete=False) as handle:
         handle.write(b"\0\0\0".join(datagrams))
         data_file = handle.name
+    before = load_average()
     try:
         rates: Dict[bool, List[float]] = {False: [], True: []}
         counts = {}
@@ -136,8 +190,8 @@ def section_ingestion(documents: int, rounds: int) -> None:
     finally:
         os.remove(data_file)
     plain, stored = statistics.median(rates[False]), statistics.median(rates[True])
-    print(f"\n1. Ingestion from UDP ({documents} documents of {size:.0f} bytes, each a SERVER segment with 5 "
-          f"subsegments; median of {rounds} alternating rounds)")
+    print(f"\n{number}. Ingestion from UDP ({documents} documents of {size:.0f} bytes, each {WORKLOADS[workload]}; "
+          f"median of {rounds} alternating rounds; load average {before} before, {load_average()} after; {os.cpu_count()} CPUs)")
     print(f"  daemon without a store        {plain:10,.0f} documents/s   rounds: {', '.join(f'{r:,.0f}' for r in rates[False])}")
     print(f"  daemon + SQLite store (WAL)   {stored:10,.0f} documents/s   rounds: {', '.join(f'{r:,.0f}' for r in rates[True])}")
     cost = 1 - stored / plain
@@ -196,7 +250,7 @@ def section_queries(traces: int, runs: int) -> None:
     store = TraceStore(path)
     started = time.perf_counter()
     fill(store, traces)
-    print(f"\n2. Queries over {store.trace_count():,} stored traces ({store.document_count():,} documents, 30 services; "
+    print(f"\n2. Queries over {store.trace_count():,} stored traces (load average {load_average()}) ({store.document_count():,} documents, 30 services; "
           f"filled in {time.perf_counter() - started:.1f} s; median / worst of {runs} runs)")
     api = XRayApi(store)
     console = console_routes(store).post_json
@@ -236,7 +290,8 @@ def main(argv=None) -> int:
     if args.quick:
         args.documents, args.traces, args.rounds = 5000, 10_000, 1
     print("otel-xray local X-Ray store benchmarks")
-    section_ingestion(args.documents, args.rounds)
+    section_ingestion(args.documents, args.rounds, "request", "1a")
+    section_ingestion(args.documents, args.rounds, "small", "1b")
     section_queries(args.traces, 5 if not args.quick else 3)
     return 0
 

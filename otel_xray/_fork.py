@@ -10,6 +10,8 @@ and starts its counters at zero (the parent's counts are the parent's).
 
 One ``os.register_at_fork`` hook serves every object: registrations cannot be
 removed, so one per object would leak; a ``WeakSet`` lets objects go.
+
+Internal (see ``otel_xray.__all__`` for the public API).
 """
 
 from __future__ import annotations

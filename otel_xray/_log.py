@@ -8,6 +8,8 @@ root logger (``opentelemetry-instrumentation-logging``, which
 counts as handled and ``lastResort`` stays silent, and when the logs exporter is
 ``none`` (the distro's default) the warning goes nowhere. The warnings that say
 spans are being lost must not vanish that way.
+
+Internal (see ``otel_xray.__all__`` for the public API).
 """
 
 from __future__ import annotations

@@ -7,29 +7,14 @@ internals). A future SDK may rename any of them. Each accessor here has a
 public fallback that stays correct, and :func:`fast_paths` reports which path
 a given SDK takes, so that tests on the lowest and newest supported SDK notice
 when a fast path silently stops being taken.
+
+Internal (see ``otel_xray.__all__`` for the public API).
 """
 
 from __future__ import annotations
 
 import inspect
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
-
-from opentelemetry.trace import Status as _Status
-
-__all__ = [
-    "span_attributes",
-    "finished_span_attributes",
-    "finished_span_fields",
-    "SpanFields",
-    "span_events",
-    "span_has_links",
-    "batch_queue",
-    "batch_emit",
-    "configurator_base",
-    "initialize_takes_export_span_processor",
-    "fast_paths",
-    "suppress_instrumentation_context",
-]
 
 _EMPTY: Dict[str, Any] = {}
 

@@ -21,6 +21,8 @@ The attribute conventions used here work without this module, for any span:
 
 - ``aws.xray.annotations``: a string array naming attributes of the same span to index;
 - ``aws.xray.metadata.<namespace>``: a string holding a JSON object, sent as ``metadata.<namespace>``.
+
+Internal, apart from :func:`annotate`, public as ``otel_xray.annotate``.
 """
 
 from __future__ import annotations
@@ -34,17 +36,6 @@ from typing import Any, Dict, Mapping, Optional
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 from opentelemetry.trace import SpanKind
-
-__all__ = [
-    "ANNOTATIONS_ATTRIBUTE",
-    "METADATA_PREFIX",
-    "LocalRootSpanProcessor",
-    "install_local_root_tracking",
-    "local_root_span",
-    "annotate",
-    "add_annotation_keys",
-    "merge_metadata",
-]
 
 ANNOTATIONS_ATTRIBUTE = "aws.xray.annotations"
 METADATA_PREFIX = "aws.xray.metadata."
@@ -72,26 +63,41 @@ class LocalRootSpanProcessor(SpanProcessor):
     """
 
     def __init__(self) -> None:
-        global _installed
-        _installed = True
+        tracking_installed()
 
     def on_start(self, span: Any, parent_context: Any = None) -> None:
-        parent = span.parent
-        if parent is None or parent.is_remote or span.kind in _SEGMENT_KINDS:
-            _ROOTS[span.context.span_id] = span
-            return
-        # A parent we never saw start (another provider, or started before
-        # this processor was added) is the best root we know.
-        _ROOTS[span.context.span_id] = _ROOTS.get(parent.span_id, span)
+        root_started(span)
 
     def on_end(self, span: ReadableSpan) -> None:
-        _ROOTS.pop(span.context.span_id, None)
+        root_ended(span)
 
     def shutdown(self) -> None:
         pass
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return True
+
+
+def tracking_installed() -> None:
+    """Say that some processor tracks local roots (``XRayBatchSpanProcessor`` and
+    ``InvocationSpanProcessor`` do it themselves, so ``annotate`` works with them too)."""
+    global _installed
+    _installed = True
+
+
+def root_started(span: Any) -> None:
+    """Note, as ``span`` starts, the span that starts its segment."""
+    parent = span.parent
+    if parent is None or parent.is_remote or span.kind in _SEGMENT_KINDS:
+        _ROOTS[span.context.span_id] = span
+        return
+    # A parent we never saw start (another provider, or started before
+    # tracking began) is the best root we know.
+    _ROOTS[span.context.span_id] = _ROOTS.get(parent.span_id, span)
+
+
+def root_ended(span: Any) -> None:
+    _ROOTS.pop(span.context.span_id, None)
 
 
 _tracked_providers: "weakref.WeakSet[Any]" = weakref.WeakSet()

@@ -27,15 +27,16 @@ from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 from opentelemetry.trace import SpanKind
 
 from . import _fork
+from .annotate import root_ended, root_started, tracking_installed
 from .config import (
     AWS_LAMBDA_FUNCTION_NAME,
     LAMBDA_TRACE_HEADER,
-    in_lambda,
     lambda_environment,
     lambda_function_name,
     lambda_trace_header,
     service_name_configured,
 )
+from .ids import parse_trace_header
 
 # The public names are InvocationSpanProcessor, lambda_handler and configure (as
 # ``otel_xray.configure_lambda``); the rest serves the distro and the tests.
@@ -70,16 +71,6 @@ def lambda_resource_attributes(environ: Optional[Mapping[str, str]] = None) -> D
     if lam.log_group_name:
         attributes["aws.log.group.names"] = (lam.log_group_name,)
     return attributes
-
-
-def parse_trace_header(value: Optional[str]) -> Dict[str, str]:
-    """``Root=1-...;Parent=...;Sampled=1`` as a dict (empty if absent)."""
-    fields: Dict[str, str] = {}
-    for part in (value or "").split(";"):
-        key, sep, item = part.strip().partition("=")
-        if sep:
-            fields[key] = item
-    return fields
 
 
 # A flag, not an Event: nothing here may hold a lock across fork().
@@ -119,6 +110,7 @@ class InvocationSpanProcessor(SpanProcessor):
         self._lock = threading.Lock()
         self._shutdown = False
         _fork.reset_after_fork(self)
+        tracking_installed()
 
     def _after_fork_in_child(self) -> None:
         # The parent's spans are the parent's to export; the child starts empty, with its own lock.
@@ -126,9 +118,10 @@ class InvocationSpanProcessor(SpanProcessor):
         self._spans = []
 
     def on_start(self, span: Any, parent_context: Any = None) -> None:
-        pass
+        root_started(span)  # so that otel_xray.annotate() finds the span that starts a segment
 
     def on_end(self, span: ReadableSpan) -> None:
+        root_ended(span)
         if self._shutdown or not span.context.trace_flags.sampled:
             return
         with self._lock:

@@ -1,9 +1,12 @@
-"""The ``otel-xray`` command: ``daemon``, ``validate``, ``show``, ``demo``, ``console``, ``import`` and ``sampling explain``."""
+"""The ``otel-xray`` command: ``daemon``, ``validate``, ``show``, ``demo``, ``console``, ``import`` and ``sampling explain``.
+
+Internal: the command line is its interface (see ``otel_xray.__all__`` for the
+public API).
+"""
 
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import json
 import os
 import signal
@@ -12,8 +15,6 @@ from typing import Any, Iterator, List, NamedTuple, Optional, Sequence, TextIO, 
 
 from .config import parse_daemon_address
 from .version import __version__
-
-__all__ = ["main", "load_documents"]
 
 
 class _Entry(NamedTuple):
@@ -132,27 +133,19 @@ def _cmd_daemon(args: argparse.Namespace) -> int:
     from .daemon.server import LocalDaemon
     from .daemon.show import document_line
 
+    from .local_xray import console_url, loopback_or_refuse, open_store_or_say, store_routes, store_summary
+
     host, port = _listen_address(args.listen)
-    try:
-        loopback = ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = host == "localhost"
-    if not loopback and not args.allow_remote:
-        print(f"otel-xray daemon: {host} is not a loopback address; add --allow-remote to listen on it", file=sys.stderr)
+    if not loopback_or_refuse(host, args.allow_remote, "daemon"):
         return 2
     sampling = _sampling_service(args)
-    from .daemon.store import StoreError
-    from .local_xray import console_url, open_store, store_routes, store_summary
-
     if args.console and args.no_db:
         _say("otel-xray daemon: --console shows the store; it cannot go with --no-db", file=sys.stderr)
         return 2
     store = None
     if not args.no_db:
-        try:
-            store = open_store(args)
-        except StoreError as exc:
-            _say(f"otel-xray daemon: {exc}", file=sys.stderr)
+        store = open_store_or_say(args, "daemon")
+        if store is None:
             return 2
     try:
         out = RotatingTextFile(args.out, args.out_max_bytes, args.out_backups) if args.out else None
@@ -240,7 +233,7 @@ def _store_documents(args: argparse.Namespace, command: str) -> Optional[Any]:
     from .daemon.store import StoreError, TraceStore
 
     try:
-        store = TraceStore(args.db)
+        store = TraceStore(args.db, writer="thread")  # only reads: no writer process
     except StoreError as exc:
         _say(f"otel-xray {command}: {exc}", file=sys.stderr)
         return None
@@ -289,11 +282,7 @@ def _print_sampling_rules(service: Any, endpoint: str, source: Optional[str]) ->
 
 
 def _rule_matchers(rule: Any) -> str:
-    fields = [
-        ("ServiceName", rule.service_name), ("ServiceType", rule.service_type), ("Host", rule.host),
-        ("HTTPMethod", rule.http_method), ("URLPath", rule.url_path), ("ResourceARN", rule.resource_arn),
-    ]
-    shown = [f"{name} {value!r}" for name, value in fields if value != "*"]
+    shown = [f"{name} {value!r}" for name, value in rule.matchers().items() if value != "*"]
     shown += [f"{key}={value!r}" for key, value in rule.attributes]
     if rule.version != 1:
         shown.append(f"Version {rule.version} (ignored by samplers)")
@@ -350,15 +339,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
             return 2
         for doc in stored:
             total += 1
-            verdict = validate_document(doc.document)
-            label = f"{args.db} {doc.trace_id} {doc.id}"
-            if not verdict.valid:
-                bad += 1
-                _say(f"{label}: INVALID: " + "; ".join(verdict.errors))
-            elif args.verbose or verdict.warnings:
-                _say(f"{label}: valid")
-                for warning in verdict.warnings:
-                    _say(f"  warning: {warning}")
+            bad += not _report_verdict(f"{args.db} {doc.trace_id} {doc.id}", validate_document(doc.document), args.verbose)
     for path in args.files:
         text = _read_text(path, "validate")
         if text is None:
@@ -369,16 +350,20 @@ def _cmd_validate(args: argparse.Namespace) -> int:
                 bad += 1
                 _say(f"{path} {label}: INVALID: {reason}")
                 continue
-            verdict = validate_document(document)
-            if not verdict.valid:
-                bad += 1
-                _say(f"{path} {label}: INVALID: " + "; ".join(verdict.errors))
-            elif args.verbose or verdict.warnings:
-                _say(f"{path} {label}: valid")
-                for warning in verdict.warnings:
-                    _say(f"  warning: {warning}")
+            bad += not _report_verdict(f"{path} {label}", validate_document(document), args.verbose)
     print(f"{total} document(s), {total - bad} valid, {bad} invalid")
     return 1 if bad else 0
+
+
+def _report_verdict(label: str, verdict: Any, verbose: bool) -> bool:
+    """Print one document's verdict (a valid one only with ``verbose`` or warnings); whether it is valid."""
+    if not verdict.valid:
+        _say(f"{label}: INVALID: " + "; ".join(verdict.errors))
+    elif verbose or verdict.warnings:
+        _say(f"{label}: valid")
+        for warning in verdict.warnings:
+            _say(f"  warning: {warning}")
+    return bool(verdict.valid)
 
 
 def _cmd_show(args: argparse.Namespace) -> int:

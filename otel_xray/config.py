@@ -15,7 +15,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
-from typing import Iterable, List, Mapping, MutableMapping, NamedTuple, Optional, Tuple
+from typing import Dict, Iterable, List, Mapping, MutableMapping, NamedTuple, Optional, Tuple
 
 __all__ = [
     "AWS_XRAY_DAEMON_ADDRESS",
@@ -708,3 +708,11 @@ def _resource_metadata(argument: Optional[Iterable[str]], env: Mapping[str, str]
     if isinstance(argument, str):
         return parse_resource_metadata(argument, "resource_metadata")
     return parse_resource_metadata(",".join(argument), "resource_metadata")
+
+
+def child_process_environment(pythonpath_first: str, environ: Optional[Mapping[str, str]] = None) -> Dict[str, str]:
+    """This process's environment for a helper process of the package, with ``pythonpath_first``
+    first on ``PYTHONPATH`` (so that the child imports this very copy of the package)."""
+    env = dict(os.environ if environ is None else environ)
+    env["PYTHONPATH"] = os.pathsep.join(path for path in (pythonpath_first, env.get("PYTHONPATH")) if path)
+    return env

@@ -5,6 +5,9 @@ SERVER span) by querying SQLite, calling ``inventory`` over HTTP on loopback
 (twice; the second call is throttled), calling DynamoDB (attributes only: no
 AWS account is needed) and handling an exception. ``inventory`` records its
 own SERVER spans, joined to the trace through the ``X-Amzn-Trace-Id`` header.
+
+Internal: a part of the ``otel-xray`` command (see ``otel_xray.__all__`` for
+the public API).
 """
 
 from __future__ import annotations
@@ -28,8 +31,6 @@ from .daemon.server import LocalDaemon
 from .daemon.show import render_traces
 from .exporter import XRaySpanExporter
 from .ids import XRayIdGenerator
-
-__all__ = ["run_demo", "EXPECTED_SPANS"]
 
 # segments and subsegments; the exporter nests subsegments into fewer documents
 EXPECTED_SPANS = 8

@@ -6,6 +6,9 @@ and receives segments on UDP. A service traced with
 :class:`~otel_xray.sampling.XRayRemoteSampler` fetches the rules, handles 300
 requests over about three seconds, and reports its statistics; the demo
 prints, per rule, what the daemon was told and what it received.
+
+Internal: a part of the ``otel-xray`` command (see ``otel_xray.__all__`` for
+the public API).
 """
 
 from __future__ import annotations
@@ -24,8 +27,6 @@ from .daemon.server import LocalDaemon, flatten
 from .exporter import XRaySpanExporter
 from .ids import XRayIdGenerator
 from .sampling import SamplingRule, XRayRemoteSampler, default_rule
-
-__all__ = ["DEMO_RULES", "run_sampling_demo"]
 
 DEMO_RULES = (
     SamplingRule("health", priority=1, fixed_rate=0.0, reservoir_size=1, url_path="/health"),

@@ -5,6 +5,8 @@
 (``otel_xray.daemon.otlp.DecodedSpan``); ``tests/span_protocol_check.py``
 has mypy check both. ``Document`` is one X-Ray segment or subsegment document
 as the translator builds it; docs/mapping.md says where each field comes from.
+
+Internal (see ``otel_xray.__all__`` for the public API).
 """
 
 from __future__ import annotations
@@ -22,29 +24,6 @@ MAX_ANNOTATIONS_PER_TRACE = 50
 # What an independent subsegment must carry and an embedded one does not need: its place in
 # its parent's document says all three (X-Ray's "Required Subsegment Fields").
 EMBEDDED_OMITS = ("trace_id", "parent_id", "type")
-
-__all__ = [
-    "DEFAULT_NAMESPACE",
-    "MAX_ANNOTATIONS_PER_TRACE",
-    "EMBEDDED_OMITS",
-    "SpanLike",
-    "EventLike",
-    "LinkLike",
-    "ResourceLike",
-    "Document",
-    "Http",
-    "HttpRequest",
-    "HttpResponse",
-    "Sql",
-    "Aws",
-    "XRaySdk",
-    "Service",
-    "Cause",
-    "ExceptionRecord",
-    "StackFrame",
-    "SpanLink",
-    "AnnotationValue",
-]
 
 
 # ------------------------------------------------------------------ what is read

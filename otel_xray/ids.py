@@ -5,6 +5,10 @@ has traditionally read as the request's epoch seconds, then 96 random bits.
 Since October 2023 the service no longer validates the time part, so any
 128-bit OpenTelemetry trace ID converts losslessly; the generator below still
 puts the time first so that traces sort and age correctly in older tooling.
+
+Internal, apart from :class:`XRayIdGenerator`, public as
+``otel_xray.XRayIdGenerator`` (and the ID generator ``otel_xray`` of
+``opentelemetry-instrument``).
 """
 
 from __future__ import annotations
@@ -12,22 +16,10 @@ from __future__ import annotations
 import random
 import threading
 import time
-from typing import List, Optional
+from typing import Dict, List, Optional
 
 from opentelemetry.context import Context, create_key, get_value, set_value
 from opentelemetry.sdk.trace.id_generator import IdGenerator
-
-__all__ = [
-    "XRayIdGenerator",
-    "with_trace_to_join",
-    "xray_trace_id",
-    "otel_trace_id",
-    "segment_id",
-    "new_segment_id",
-    "derived_segment_id",
-    "MAX_SPAN_ID",
-    "MAX_TRACE_ID",
-]
 
 _TRACE_ID_RANDOM_BITS = 96
 _SPAN_ID_BITS = 64
@@ -136,3 +128,17 @@ def derived_segment_id(span_id: int) -> str:
     if value == span_id or value == 0:  # a fixed point of the mix (vanishingly rare): step off it
         value = (value + 1) & _MASK64 or 1
     return "%016x" % value
+
+
+def parse_trace_header(value: Optional[str]) -> Dict[str, str]:
+    """An ``X-Amzn-Trace-Id`` value, ``Root=1-...;Parent=...;Sampled=1``, as a dict (empty if absent).
+
+    Unknown keys (``Self``, ``Lineage``) are kept too. The propagator and the
+    Lambda support read the header here.
+    """
+    fields: Dict[str, str] = {}
+    for part in (value or "").split(";"):
+        key, sep, item = part.partition("=")
+        if sep:
+            fields[key.strip()] = item.strip()
+    return fields

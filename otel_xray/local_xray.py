@@ -2,6 +2,9 @@
 
 Kept apart from :mod:`otel_xray.cli` so that the command-line module only
 declares options and calls these.
+
+Internal: a part of the ``otel-xray`` command (see ``otel_xray.__all__`` for
+the public API).
 """
 
 from __future__ import annotations
@@ -17,17 +20,6 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 from .daemon.http_api import DaemonHttpServer, HttpRoutes
 from .daemon.store import StoreError, TraceStore, default_db_path
 from .daemon.validate import Verdict, validate_document
-
-__all__ = [
-    "add_store_arguments",
-    "open_store",
-    "store_routes",
-    "console_url",
-    "cmd_console",
-    "cmd_import",
-    "load_batch_get_traces",
-    "store_summary",
-]
 
 
 def add_store_arguments(parser: argparse.ArgumentParser, retention: bool = True) -> None:
@@ -49,6 +41,17 @@ def open_store(args: argparse.Namespace) -> TraceStore:
     if keep_hours is not None and keep_hours <= 0:
         raise ValueError("--keep-hours must be positive")
     return TraceStore(args.db or default_db_path(), keep_traces=keep_traces, keep_hours=keep_hours)
+
+
+def open_store_or_say(args: argparse.Namespace, command: str) -> Optional[TraceStore]:
+    """:func:`open_store`, or ``None`` after saying on stderr why the store cannot be opened."""
+    from .daemon.show import escape_controls
+
+    try:
+        return open_store(args)
+    except StoreError as exc:
+        print(escape_controls(f"otel-xray {command}: {exc}"), file=sys.stderr)
+        return None
 
 
 def store_routes(
@@ -87,7 +90,8 @@ def store_summary(store: TraceStore) -> str:
     return text
 
 
-def _loopback_or_refuse(host: str, allow_remote: bool, command: str) -> bool:
+def loopback_or_refuse(host: str, allow_remote: bool, command: str) -> bool:
+    """Whether ``command`` may listen on ``host``: a loopback address, or ``--allow-remote``; else says why not."""
     import ipaddress
 
     try:
@@ -105,12 +109,10 @@ def cmd_console(args: argparse.Namespace) -> int:
     from .config import parse_daemon_address
 
     host, port = parse_daemon_address(args.listen, "--listen").udp
-    if not _loopback_or_refuse(host, args.allow_remote, "console"):
+    if not loopback_or_refuse(host, args.allow_remote, "console"):
         return 2
-    try:
-        store = open_store(args)
-    except StoreError as exc:
-        print(f"otel-xray console: {exc}", file=sys.stderr)
+    store = open_store_or_say(args, "console")
+    if store is None:
         return 2
     try:
         server = DaemonHttpServer(host, port, store_routes(store, console=True), allow_remote=args.allow_remote)
@@ -198,10 +200,8 @@ def cmd_import(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"otel-xray import: {args.file}: {exc}", file=sys.stderr)
         return 2
-    try:
-        store = open_store(args)
-    except StoreError as exc:
-        print(f"otel-xray import: {exc}", file=sys.stderr)
+    store = open_store_or_say(args, "import")
+    if store is None:
         return 2
     invalid = 0
     now = time.time()

@@ -6,6 +6,8 @@ subclass drops the span that just ended when the queue is full and counts it
 in the exporter's counters (``ExporterStats.spans_dropped_by_queue``), so
 every span lost between ``span.end()`` and the daemon is visible in one place,
 and the exporter's own rate-limited warning reports it.
+
+Public as ``otel_xray.XRayBatchSpanProcessor``; the module itself is internal.
 """
 
 from __future__ import annotations
@@ -16,9 +18,8 @@ from typing import Any, Optional
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from ._sdk import batch_emit, batch_queue
+from .annotate import root_ended, root_started, tracking_installed
 from .exporter import XRaySpanExporter
-
-__all__ = ["XRayBatchSpanProcessor"]
 
 _logger = logging.getLogger(__name__)
 
@@ -27,7 +28,8 @@ class XRayBatchSpanProcessor(BatchSpanProcessor):
     """A ``BatchSpanProcessor`` for an :class:`XRaySpanExporter` (created from the environment if not given).
 
     Keyword arguments are the SDK's (``max_queue_size``, ``schedule_delay_millis``,
-    ``max_export_batch_size``, ``export_timeout_millis``).
+    ``max_export_batch_size``, ``export_timeout_millis``). It also notes which span
+    starts each segment, so that :func:`otel_xray.annotate` finds it.
     """
 
     def __init__(self, exporter: Optional[XRaySpanExporter] = None, **kwargs: Any) -> None:
@@ -41,10 +43,17 @@ class XRayBatchSpanProcessor(BatchSpanProcessor):
             )
         # The SDK's own enqueueing step, called straight from on_end (one call less per span), where there is one.
         self._emit = batch_emit(self)
+        tracking_installed()
+
+    def on_start(self, span: Any, parent_context: Any = None) -> None:
+        root_started(span)  # the SDK's own on_start does nothing
 
     def on_end(self, span: Any) -> None:
         context = span.context
-        if context is None or not context.trace_flags.sampled:
+        if context is None:
+            return
+        root_ended(span)
+        if not context.trace_flags.sampled:
             return  # as the SDK's processor: only sampled spans are exported
         queue = self._queue
         if queue is not None and len(queue) >= self._queue_limit:  # type: ignore[operator]

@@ -17,32 +17,30 @@ makes the request's root span join that trace, through
 With a ``Parent=``, extraction is the X-Ray propagator's own, so placing this
 propagator after ``tracecontext`` in ``OTEL_PROPAGATORS`` (the distro's
 default) lets a full X-Ray header win over ``traceparent``.
+
+Internal: the propagator is chosen by name (``OTEL_PROPAGATORS=otel_xray``, the
+distro's default), not imported.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Dict, Optional, Set
+from typing import Optional
 
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.propagators.aws import AwsXRayPropagator
-from opentelemetry.propagators.textmap import CarrierT, Getter, Setter, TextMapPropagator, default_getter, default_setter
+from opentelemetry.propagators.textmap import CarrierT, Getter, default_getter
 
-from .ids import otel_trace_id, with_trace_to_join
-
-__all__ = ["TRACE_HEADER", "XRayPropagator"]
+from .ids import otel_trace_id, parse_trace_header, with_trace_to_join
 
 TRACE_HEADER = "X-Amzn-Trace-Id"
 
 _logger = logging.getLogger(__name__)
 
 
-class XRayPropagator(TextMapPropagator):
-    """``X-Amzn-Trace-Id`` in and out; a header with ``Root=`` only joins that trace."""
-
-    def __init__(self) -> None:
-        self._xray = AwsXRayPropagator()
+class XRayPropagator(AwsXRayPropagator):
+    """The X-Ray propagator, except that a header with ``Root=`` only joins that trace (injection is its own)."""
 
     def extract(
         self,
@@ -51,9 +49,9 @@ class XRayPropagator(TextMapPropagator):
         getter: Getter[CarrierT] = default_getter,
     ) -> Context:
         values = getter.get(carrier, TRACE_HEADER)
-        fields = _fields(values[0]) if values and len(values) == 1 and values[0] else {}
+        fields = parse_trace_header(values[0]) if values and len(values) == 1 else {}
         if not fields or fields.get("Parent"):
-            return self._xray.extract(carrier, context, getter)
+            return super().extract(carrier, context, getter)
         if context is None:
             context = Context()
         root = fields.get("Root", "")
@@ -66,24 +64,3 @@ class XRayPropagator(TextMapPropagator):
             return context
         return with_trace_to_join(trace_id, context)
 
-    def inject(
-        self,
-        carrier: CarrierT,
-        context: Optional[Context] = None,
-        setter: Setter[CarrierT] = default_setter,
-    ) -> None:
-        self._xray.inject(carrier, context, setter)
-
-    @property
-    def fields(self) -> Set[str]:
-        return set(self._xray.fields)
-
-
-def _fields(header: str) -> Dict[str, str]:
-    """``Root=...;Parent=...;Sampled=...`` as a dict; unknown keys (``Self``, ``Lineage``) kept too."""
-    found = {}
-    for part in header.split(";"):
-        key, sep, value = part.partition("=")
-        if sep:
-            found[key.strip()] = value.strip()
-    return found

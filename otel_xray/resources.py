@@ -32,6 +32,8 @@ In Lambda the extension's ``aws_lambda`` detector finds nothing that
 :func:`otel_xray.aws_lambda.lambda_resource_attributes` does not already set
 (which adds the service name and log group), and loading it would cost cold
 start the import of the semantic-conventions module it uses.
+
+Internal (see ``otel_xray.__all__`` for the public API).
 """
 
 from __future__ import annotations
@@ -42,15 +44,6 @@ import os
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
 from .config import ComputeEnvironment, compute_environment
-
-__all__ = [
-    "EC2",
-    "ECS",
-    "EKS",
-    "ELASTIC_BEANSTALK",
-    "aws_detectors",
-    "aws_resource_attributes",
-]
 
 EC2 = "aws_ec2"
 ECS = "aws_ecs"

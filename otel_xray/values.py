@@ -1,16 +1,22 @@
-"""Attribute values made representable in strict JSON: one home for both the translator and the wire.
+"""Values to and from JSON: one home for the translator, the wire, sampling and the local daemon.
 
 The translator converts span attributes with :func:`json_value`; the encoder
 falls back to it for a hand-built document that strict JSON cannot carry.
+:func:`json_number` and :func:`json_int` read numbers out of parsed JSON (rules
+files, the sampling API's answers, requests to the local daemon), where Python
+counts ``true`` and ``false`` as integers and JSON does not. They live here,
+the lowest module of the package (it imports none of it), because both
+``sampling`` and ``daemon`` read such numbers and neither may import the other's
+side of the API.
+
+Internal (see ``otel_xray.__all__`` for the public API).
 """
 
 from __future__ import annotations
 
 import base64
 import math
-from typing import Any, Mapping
-
-__all__ = ["clean_str", "json_value", "INT64_MIN", "INT64_MAX", "MAX_NESTING", "NESTING_MARKER"]
+from typing import Any, Mapping, Optional
 
 # Nesting deeper than this is replaced by a marker string: it bounds the work
 # done on a pathological (or self-referencing) value.
@@ -33,6 +39,18 @@ def clean_str(value: str) -> str:
         return value
     except UnicodeEncodeError:
         return "".join("\ufffd" if 0xD800 <= ord(ch) <= 0xDFFF else ch for ch in value)
+
+
+def json_number(value: Any) -> Optional[float]:
+    """``value`` as a float where parsed JSON holds a number, else ``None`` (``true``/``false`` are not numbers)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    return None
+
+
+def json_int(value: Any) -> Optional[int]:
+    """``value`` where parsed JSON holds an integer, else ``None`` (``true``/``false`` are not integers)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _float(value: float) -> Any:

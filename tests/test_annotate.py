@@ -109,3 +109,22 @@ def test_tracking_is_installed_once_per_provider() -> None:
     processors = provider._active_span_processor._span_processors  # read only to count
     assert sum(isinstance(p, LocalRootSpanProcessor) for p in processors) == 1
     assert install_local_root_tracking(trace.NoOpTracerProvider()) is False
+
+
+def test_the_packages_own_processors_track_segments_without_another_processor(daemon: Any) -> None:
+    from otel_xray import InvocationSpanProcessor, XRayBatchSpanProcessor, XRaySpanExporter
+
+    from opentelemetry.sdk.resources import Resource
+
+    for make in (XRayBatchSpanProcessor, InvocationSpanProcessor):
+        provider = TracerProvider(resource=Resource.create({"service.name": f"root-{make.__name__}"}))
+        provider.add_span_processor(make(XRaySpanExporter(endpoint=daemon.endpoint)))
+        tracer = provider.get_tracer("tests")
+        with tracer.start_as_current_span(f"root-{make.__name__}", kind=SpanKind.SERVER):
+            with tracer.start_as_current_span("nested"):
+                assert annotate("tier", make.__name__)
+        provider.shutdown()
+    assert daemon.wait_for(4, entities=True)
+    roots = {d["name"]: d for d in daemon.entities() if d["name"].startswith("root-")}
+    for name in ("XRayBatchSpanProcessor", "InvocationSpanProcessor"):
+        assert roots[f"root-{name}"]["annotations"] == {"tier": name}

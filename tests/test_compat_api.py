@@ -214,6 +214,38 @@ def test_async_capture_and_context_managers(traced: Traced) -> None:
     assert all(span.parent.span_id == batch.context.span_id for span in fetches)
 
 
+def test_record_subsegment_hands_the_outcome_to_meta_processor(traced: Traced) -> None:
+    """The SDK patchers' API, sync and async: the call inside a subsegment, then ``meta_processor`` sees it."""
+    recorder = traced.recorder
+    seen: List[Dict[str, Any]] = []
+
+    def meta_processor(**kwargs: Any) -> None:
+        seen.append(kwargs)
+        kwargs["subsegment"].put_annotation("outcome", "raised" if kwargs["exception"] else kwargs["return_value"])
+
+    def add(a: int, b: int) -> int:
+        return a + b
+
+    async def fail() -> None:
+        raise KeyError("gone")
+
+    with recorder.in_segment("checkout"):
+        assert recorder.record_subsegment(add, "instance", (1, 2), {}, "add", "local", meta_processor) == 3
+        with pytest.raises(KeyError):
+            asyncio.run(recorder.record_subsegment_async(fail, None, (), {}, "fail", "remote", meta_processor))
+        with pytest.raises(KeyError):  # without a meta_processor, the exception is recorded on the subsegment
+            asyncio.run(recorder.record_subsegment_async(fail, None, (), {}, "plain", "remote", None))
+    assert [(call["wrapped"], call["instance"], call["args"], call["return_value"]) for call in seen] == [
+        (add, "instance", (1, 2), 3),
+        (fail, None, (), None),
+    ]
+    assert seen[0]["exception"] is None and isinstance(seen[1]["exception"], KeyError)
+    docs = traced.docs()
+    assert docs["add"]["annotations"] == {"outcome": 3} and docs["fail"]["annotations"] == {"outcome": "raised"}
+    assert docs["fail"]["namespace"] == "remote" and "cause" not in docs["fail"]
+    assert docs["plain"]["cause"]["exceptions"][0]["type"] == "KeyError"
+
+
 def test_manual_begin_and_end(traced: Traced) -> None:
     recorder = traced.recorder
     segment = recorder.begin_segment("checkout", traceid="1-5759e988-bd862e3fe1be46a994272793", parent_id="53995c3f42cd8ad8", sampling=1)

@@ -10,7 +10,7 @@ derives must be a row of docs/differences-from-aws-xray-sdk.md.
 
 from __future__ import annotations
 
-import pathlib
+import os
 from typing import Dict, Iterator
 
 import pytest
@@ -80,7 +80,9 @@ def test_every_difference_from_aws_xray_sdk_is_in_the_table(runs, views):
             f"differences not in {TABLE.relative_to(ROOT)} (fill in why we keep each, or fix it):\n"
             + "\n".join(console.suggested_rows(unlisted, labels))
         )
-    if stale:
+    if stale and not os.environ.get("XRAY_TESTS_LOWEST_VERSIONS"):
+        # The table describes the newest releases; on the lowest supported ones (make test-lowest)
+        # an older instrumentation may record less, so a row can be absent there without being stale.
         message.append(
             "rows that no longer differ (delete them):\n" + "\n".join(f"line {row.line}: {', '.join(row.requests)} / {', '.join(row.roles)} / {row.field}" for row in stale)
         )

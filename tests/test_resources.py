@@ -234,8 +234,13 @@ _STARTUP = textwrap.dedent(
         beanstalk.os = types.SimpleNamespace(name=os.name, path=types.SimpleNamespace(exists=lambda p: os.path.exists(real if p == fixed else p)))
         beanstalk.open = lambda p, *a, **k: builtins.open(real if p == fixed else p, *a, **k)
 
-    from opentelemetry.instrumentation.auto_instrumentation import initialize
-    initialize()
+    try:
+        from opentelemetry.instrumentation.auto_instrumentation import initialize
+    except ImportError:  # older instrumentation: the same function, in sitecustomize (which runs it)
+        os.environ.setdefault("PYTHONPATH", "")  # which that version's initialize() edits
+        import opentelemetry.instrumentation.auto_instrumentation.sitecustomize  # noqa: F401
+    else:
+        initialize()
 
     from opentelemetry import trace
     provider = trace.get_tracer_provider()

@@ -5,12 +5,11 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
-from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional
+from typing import Callable, Iterator, List
 
 import pytest
 
-from otel_xray.wire.framing import MAX_DOCUMENT_BYTES
-from otel_xray.wire.udp import SendFailure, UdpTransport
+from otel_xray.wire.udp import UdpTransport
 
 from .transport_contract import Harness, TransportContract, body
 from .xray_standin import XRayStandIn, fake_aws, held, isolated_aws  # noqa: F401 - fixtures

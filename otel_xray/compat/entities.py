@@ -22,6 +22,9 @@ span already holds, so that any number of handles may share a span.
 
 Nothing here raises into the application: calls on an ended entity, or with
 keys and values the SDK refuses, are logged and ignored.
+
+Internal: the public names are those of ``otel_xray.compat``, which imports
+them from here.
 """
 
 from __future__ import annotations
@@ -29,7 +32,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import time
 import traceback
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Set
 
@@ -41,18 +43,6 @@ from ..ids import segment_id, xray_trace_id
 
 if TYPE_CHECKING:  # pragma: no cover
     from .recorder import AWSXRayRecorder
-
-__all__ = [
-    "Entity",
-    "Segment",
-    "Subsegment",
-    "DummySegment",
-    "DummySubsegment",
-    "FacadeSegment",
-    "ERROR_ATTRIBUTE",
-    "FAULT_ATTRIBUTE",
-    "THROTTLE_ATTRIBUTE",
-]
 
 _logger = logging.getLogger("otel_xray.compat")
 

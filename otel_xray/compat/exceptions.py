@@ -4,18 +4,10 @@ Only :class:`SegmentNameMissingException` (``begin_segment`` with no name and
 no service) and :class:`SegmentNotFoundException` (no segment, under
 ``context_missing='RUNTIME_ERROR'``) are raised here; the others exist for
 code that catches them.
-"""
 
-__all__ = [
-    "InvalidSamplingManifestError",
-    "SegmentNotFoundException",
-    "InvalidDaemonAddressException",
-    "SegmentNameMissingException",
-    "SubsegmentNameMissingException",
-    "FacadeSegmentMutationException",
-    "MissingPluginNames",
-    "AlreadyEndedException",
-]
+Internal: the public names are those of ``otel_xray.compat``, which imports
+them from here.
+"""
 
 
 class InvalidSamplingManifestError(Exception):

@@ -6,6 +6,9 @@ library that is not installed is skipped (``patch_all``) or raises
 is missing is named, with the ``pip install`` that fixes it, in one WARNING
 line per call. Names of packages or modules in the current directory are
 wrapped with ``capture``, function by function, as the SDK does.
+
+Internal: the public names are those of ``otel_xray.compat``, which imports
+them from here.
 """
 
 from __future__ import annotations
@@ -21,8 +24,6 @@ import sys
 from typing import Any, Iterable, List, NamedTuple, Optional, Sequence, Set, Tuple
 
 from .sdk_config import global_sdk_config
-
-__all__ = ["SUPPORTED_MODULES", "NO_DOUBLE_PATCH", "INSTRUMENTATIONS", "Instrumentation", "patch", "patch_all"]
 
 _logger = logging.getLogger("otel_xray.compat")
 

@@ -18,6 +18,9 @@ time it is used:
 When a provider exists already, it is used as it is, with the
 ``LocalRootSpanProcessor`` added; the settings above are then that set-up's
 business, and one INFO line says which ``configure`` arguments were left to it.
+
+Internal: the public names are those of ``otel_xray.compat``, which imports
+them from here.
 """
 
 from __future__ import annotations
@@ -33,17 +36,6 @@ from opentelemetry.sdk.trace.sampling import ALWAYS_ON, Decision, ParentBased, S
 from opentelemetry.trace import get_current_span
 
 from ..config import DaemonAddress
-
-__all__ = [
-    "PLUGIN_DETECTORS",
-    "plugin_detectors",
-    "validate_plugins",
-    "CompatSampler",
-    "FORCED_DECISION",
-    "make_sampler",
-    "make_resource",
-    "build_provider",
-]
 
 _logger = logging.getLogger("otel_xray.compat")
 

@@ -9,18 +9,24 @@ names); a subsegment is an INTERNAL span (CLIENT for the ``remote`` and
 that starts the current span's segment, found by
 :class:`otel_xray.annotate.LocalRootSpanProcessor`, so it also works under
 spans that instrumentations started (a Flask request's, say).
+
+Internal: the public names are those of ``otel_xray.compat``, which imports
+them from here.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import json
 import logging
+import operator
 import threading
 import time
 import traceback
-from typing import Any, Callable, Dict, Optional, Tuple, TypeVar
+from types import SimpleNamespace
+from typing import Any, Callable, Dict, Generic, Iterator, Optional, Tuple, TypeVar
 
 from opentelemetry import context as context_api
 from opentelemetry import trace
@@ -28,19 +34,18 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFl
 
 from .. import config
 from ..annotate import install_local_root_tracking, local_root_span
-from ..ids import XRayIdGenerator, otel_trace_id
+from ..ids import XRayIdGenerator, otel_trace_id, parse_trace_header
 from ..version import __version__
 from .entities import DummySegment, DummySubsegment, Entity, FacadeSegment, Segment, Subsegment, sanitize_entity_name
 from .exceptions import SegmentNameMissingException, SegmentNotFoundException
 from .sdk_config import global_sdk_config
-
-__all__ = ["AWSXRayRecorder", "AsyncAWSXRayRecorder", "Context", "AsyncContext", "MISSING_SEGMENT_MSG"]
 
 _logger = logging.getLogger("otel_xray.compat")
 
 MISSING_SEGMENT_MSG = "cannot find the current segment/subsegment, please make sure you have a segment open"
 _CAPTURED = "__otel_xray_capture__"
 _F = TypeVar("_F", bound=Callable[..., Any])
+_E = TypeVar("_E", bound=Entity)
 
 # span ID -> the entity of every open span that this layer started.
 _OPEN: Dict[int, Entity] = {}
@@ -99,6 +104,37 @@ class DynamicNaming:
         return _dynamic_name(self.pattern, host_name, self.fallback)
 
 
+def _configured(name: str, convert: Optional[Callable[[Any], Any]] = None) -> Any:
+    """A recorder attribute kept in ``_<name>``: what ``configure(<name>=...)`` set.
+
+    Read-only, unless ``convert`` is given: then assigning stores ``convert(value)``.
+    """
+    attribute, doc = "_" + name, f"What ``configure({name}=...)`` set."
+    if convert is None:
+        return property(operator.attrgetter(attribute), doc=doc)
+    stored = convert
+
+    def assign(recorder: AWSXRayRecorder, value: Any) -> None:
+        setattr(recorder, attribute, stored(value))
+
+    return property(operator.attrgetter(attribute), assign, doc=doc)
+
+
+def _dummy_while_disabled(dummy: Callable[..., Entity]) -> Callable[[_F], _F]:
+    """The method answers ``dummy`` (a handle on no span) while the SDK is disabled, as aws-xray-sdk does."""
+
+    def decorate(method: _F) -> _F:
+        @functools.wraps(method)
+        def checked(self: AWSXRayRecorder, *args: Any, **kwargs: Any) -> Any:
+            if not global_sdk_config.sdk_enabled():
+                return dummy(self, trace.INVALID_SPAN, global_sdk_config.DISABLED_ENTITY_NAME)
+            return method(self, *args, **kwargs)
+
+        return checked  # type: ignore[return-value]
+
+    return decorate
+
+
 class AWSXRayRecorder:
     """The recorder; ``otel_xray.compat.xray_recorder`` is the one instance most code uses.
 
@@ -118,7 +154,6 @@ class AWSXRayRecorder:
         self._sampling_rules: Any = None
         self._sampler: Any = None
         self._plugins: Tuple[str, ...] = ()
-        self._daemon: Optional[config.DaemonAddress] = None
         self._daemon_code: Optional[str] = None
         self._context_missing_code: Optional[str] = None
         self._context: Any = Context()
@@ -180,7 +215,7 @@ class AWSXRayRecorder:
             self._not_honoured("emitter")
         if daemon_address:
             self._daemon_code = daemon_address
-            self._daemon = config.xray_sdk_daemon_address(daemon_address).value  # type: ignore[assignment]
+            config.xray_sdk_daemon_address(daemon_address)  # a malformed address raises here, as in the SDK
             shaping.append("daemon_address")
         if context:
             self._context = context
@@ -256,46 +291,20 @@ class AWSXRayRecorder:
             _notice("context_missing:" + setting.problem, "otel_xray.compat: %s", setting.problem, level=logging.WARNING)
         return setting.value  # type: ignore[return-value]
 
-    @property
-    def sampling(self) -> bool:
-        return self._sampling
-
-    @sampling.setter
-    def sampling(self, value: bool) -> None:
-        self._sampling = bool(value)
-
-    @property
-    def sampler(self) -> Any:
-        return self._sampler
-
-    @property
-    def sampling_rules(self) -> Any:
-        return self._sampling_rules
-
-    @property
-    def plugins(self) -> Tuple[str, ...]:
-        return self._plugins
+    sampling = _configured("sampling", convert=bool)
+    sampler = _configured("sampler")
+    sampling_rules = _configured("sampling_rules")
+    plugins = _configured("plugins")
 
     @property
     def daemon_address(self) -> Optional[config.DaemonAddress]:
         env = config.xray_sdk_daemon_address(self._daemon_code)
         return env.value  # type: ignore[return-value]
 
-    @property
-    def context(self) -> Any:
-        return self._context
-
-    @property
-    def emitter(self) -> Any:
-        return self._emitter
-
-    @property
-    def streaming(self) -> Any:
-        return self._streaming
-
-    @property
-    def streaming_threshold(self) -> Optional[int]:
-        return self._streaming_threshold
+    context = _configured("context")
+    emitter = _configured("emitter")
+    streaming = _configured("streaming")
+    streaming_threshold = _configured("streaming_threshold")
 
     @property
     def dynamic_naming(self) -> Any:
@@ -313,9 +322,7 @@ class AWSXRayRecorder:
     def max_trace_back(self, value: int) -> None:
         self._max_trace_back = value
 
-    @property
-    def stream_sql(self) -> bool:
-        return self._stream_sql
+    stream_sql = _configured("stream_sql")
 
     @property
     def enabled(self) -> bool:
@@ -397,7 +404,6 @@ class AWSXRayRecorder:
 
     def _lambda_parent(self) -> Optional[SpanContext]:
         """The function's segment that Lambda recorded, from this invocation's ``_X_AMZN_TRACE_ID``."""
-        from ..aws_lambda import parse_trace_header
         from ..config import lambda_trace_header
 
         header = parse_trace_header(lambda_trace_header())
@@ -431,6 +437,7 @@ class AWSXRayRecorder:
         return Segment(self, root, getattr(root, "name", "") or "")
 
     # ------------------------------------------------------------- segments
+    @_dummy_while_disabled(DummySegment)
     def begin_segment(
         self, name: Optional[str] = None, traceid: Optional[str] = None, parent_id: Optional[str] = None, sampling: Any = None
     ) -> Segment:
@@ -438,8 +445,6 @@ class AWSXRayRecorder:
 
         ``sampling``: 0 not sampled, 1 (or a rule name) sampled, ``None`` the sampler decides.
         """
-        if not global_sdk_config.sdk_enabled():
-            return DummySegment(self, trace.INVALID_SPAN, global_sdk_config.DISABLED_ENTITY_NAME)
         if self.in_lambda:
             _logger.warning("Cannot create segments inside Lambda function. Discarded.")
             return DummySegment(self, trace.INVALID_SPAN, name or "")
@@ -518,10 +523,9 @@ class AWSXRayRecorder:
             return
         self._end_entity(segment, end_time)
 
+    @_dummy_while_disabled(DummySegment)
     def current_segment(self) -> Optional[Segment]:
         """The segment of the current span (a handle on it), or ``None`` with no span."""
-        if not global_sdk_config.sdk_enabled():
-            return DummySegment(self, trace.INVALID_SPAN, global_sdk_config.DISABLED_ENTITY_NAME)
         current = trace.get_current_span()
         if not current.get_span_context().is_valid:
             if self.in_lambda:
@@ -533,10 +537,9 @@ class AWSXRayRecorder:
         return self._segment_of(current)  # type: ignore[return-value]
 
     # ---------------------------------------------------------- subsegments
+    @_dummy_while_disabled(DummySubsegment)
     def begin_subsegment(self, name: str, namespace: str = "local") -> Optional[Subsegment]:
         """Start a subsegment under the current span; ``None`` (and a log line) with no segment."""
-        if not global_sdk_config.sdk_enabled():
-            return DummySubsegment(self, trace.INVALID_SPAN, global_sdk_config.DISABLED_ENTITY_NAME)
         return self._begin_subsegment(sanitize_entity_name(name), namespace)
 
     def _begin_subsegment(self, name: str, namespace: str) -> Optional[Subsegment]:
@@ -565,10 +568,9 @@ class AWSXRayRecorder:
         _OPEN[span.get_span_context().span_id] = entity
         return entity
 
+    @_dummy_while_disabled(DummySubsegment)
     def begin_subsegment_without_sampling(self, name: str) -> Optional[Subsegment]:
         """A subsegment that records nothing, and says ``Sampled=0`` downstream."""
-        if not global_sdk_config.sdk_enabled():
-            return DummySubsegment(self, trace.INVALID_SPAN, global_sdk_config.DISABLED_ENTITY_NAME)
         current = trace.get_current_span().get_span_context()
         if not current.is_valid:
             self._missing("begin_subsegment_without_sampling")
@@ -591,10 +593,9 @@ class AWSXRayRecorder:
             return
         self._end_entity(entity, end_time)
 
+    @_dummy_while_disabled(DummySubsegment)
     def current_subsegment(self) -> Optional[Subsegment]:
         """The current subsegment, or ``None`` when the segment itself is current (as in the SDK)."""
-        if not global_sdk_config.sdk_enabled():
-            return DummySubsegment(self, trace.INVALID_SPAN, global_sdk_config.DISABLED_ENTITY_NAME)
         current = trace.get_current_span()
         context = current.get_span_context()
         if not context.is_valid:
@@ -653,36 +654,27 @@ class AWSXRayRecorder:
         self, wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any, name: str, namespace: str, meta_processor: Any
     ) -> Any:
         """Call ``wrapped`` inside a subsegment; ``meta_processor(...)`` may annotate it after the call (SDK patchers' API)."""
-        subsegment = self.begin_subsegment(name, namespace)
-        exception = None
-        return_value = None
-        try:
-            return_value = wrapped(*args, **kwargs)
-            return return_value
-        except Exception as exc:
-            exception = exc
-            raise
-        finally:
-            if subsegment is not None:
-                end_time = time.time()
-                if callable(meta_processor):
-                    meta_processor(
-                        wrapped=wrapped, instance=instance, args=args, kwargs=kwargs, return_value=return_value,
-                        exception=exception, subsegment=subsegment, stack=None,
-                    )
-                elif exception is not None:
-                    subsegment.add_exception(exception, None)
-                self._end_entity(subsegment, end_time)
+        with self._recorded_call(wrapped, instance, args, kwargs, name, namespace, meta_processor) as call:
+            call.return_value = wrapped(*args, **kwargs)
+        return call.return_value
 
     async def record_subsegment_async(
         self, wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any, name: str, namespace: str, meta_processor: Any
     ) -> Any:
+        with self._recorded_call(wrapped, instance, args, kwargs, name, namespace, meta_processor) as call:
+            call.return_value = await wrapped(*args, **kwargs)
+        return call.return_value
+
+    @contextlib.contextmanager
+    def _recorded_call(
+        self, wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any, name: str, namespace: str, meta_processor: Any
+    ) -> Iterator[SimpleNamespace]:
+        """``record_subsegment``'s subsegment around the call, which sets ``return_value`` on what this yields."""
         subsegment = self.begin_subsegment(name, namespace)
+        call = SimpleNamespace(return_value=None)
         exception = None
-        return_value = None
         try:
-            return_value = await wrapped(*args, **kwargs)
-            return return_value
+            yield call
         except Exception as exc:
             exception = exc
             raise
@@ -691,7 +683,7 @@ class AWSXRayRecorder:
                 end_time = time.time()
                 if callable(meta_processor):
                     meta_processor(
-                        wrapped=wrapped, instance=instance, args=args, kwargs=kwargs, return_value=return_value,
+                        wrapped=wrapped, instance=instance, args=args, kwargs=kwargs, return_value=call.return_value,
                         exception=exception, subsegment=subsegment, stack=None,
                     )
                 elif exception is not None:
@@ -720,10 +712,9 @@ class AWSXRayRecorder:
             return False
         return bool(trace.get_current_span().get_span_context().trace_flags.sampled)
 
+    @_dummy_while_disabled(DummySegment)
     def get_trace_entity(self) -> Optional[Entity]:
         """The current subsegment, else the current segment."""
-        if not global_sdk_config.sdk_enabled():
-            return DummySegment(self, trace.INVALID_SPAN, global_sdk_config.DISABLED_ENTITY_NAME)
         current = trace.get_current_span()
         if not current.get_span_context().is_valid:
             if self.in_lambda:
@@ -770,45 +761,58 @@ def _load_rules(rules: Any) -> Any:
         return json.load(handle)
 
 
-class SegmentContextManager:
-    """``in_segment``: begin on enter; on exit record an escaping exception, then end."""
+class _EntityContextManager(Generic[_E]):
+    """``with`` and ``async with`` an entity: begun on enter; on exit an escaping exception is recorded on it, then it ends."""
 
-    def __init__(self, recorder: AWSXRayRecorder, name: Optional[str] = None, **segment_kwargs: Any) -> None:
+    def __init__(self, recorder: AWSXRayRecorder, name: Optional[str] = None, **entity_kwargs: Any) -> None:
         self.recorder = recorder
         self.name = name
-        self.segment_kwargs = segment_kwargs
-        self.segment: Optional[Segment] = None
+        self.entity_kwargs = entity_kwargs
+        self.entity: Optional[_E] = None
 
-    def __enter__(self) -> Segment:
-        self.segment = self.recorder.begin_segment(name=self.name, **self.segment_kwargs)
-        return self.segment
+    def _begin(self) -> Optional[_E]:
+        raise NotImplementedError
+
+    def _end(self, entity: _E) -> None:
+        self.recorder._end_entity(entity, None)
+
+    def __enter__(self) -> Optional[_E]:
+        self.entity = self._begin()
+        return self.entity
 
     def __exit__(self, exc_type: Any, exc_val: Any, exc_tb: Any) -> None:
-        segment = self.segment
-        if segment is None:
+        entity = self.entity
+        if entity is None:
             return
         if exc_val is not None:
-            segment.add_exception(exc_val, traceback.extract_tb(exc_tb, limit=self.recorder.max_trace_back))
-        if segment._owned:
-            self.recorder._end_entity(segment, None)
-        else:
-            self.recorder.end_segment()
+            entity.add_exception(exc_val, traceback.extract_tb(exc_tb, limit=self.recorder.max_trace_back))
+        self._end(entity)
 
-    async def __aenter__(self) -> Segment:
+    async def __aenter__(self) -> Optional[_E]:
         return self.__enter__()
 
     async def __aexit__(self, exc_type: Any, exc_val: Any, exc_tb: Any) -> None:
         self.__exit__(exc_type, exc_val, exc_tb)
 
 
-class SubsegmentContextManager:
+class SegmentContextManager(_EntityContextManager[Segment]):
+    """``in_segment``."""
+
+    def _begin(self) -> Segment:
+        return self.recorder.begin_segment(name=self.name, **self.entity_kwargs)
+
+    def _end(self, entity: Segment) -> None:
+        if entity._owned:
+            self.recorder._end_entity(entity, None)
+        else:
+            self.recorder.end_segment()
+
+
+class SubsegmentContextManager(_EntityContextManager[Subsegment]):
     """``in_subsegment`` and ``capture``: a context manager (sync and async) and a decorator."""
 
-    def __init__(self, recorder: AWSXRayRecorder, name: Optional[str] = None, **subsegment_kwargs: Any) -> None:
-        self.recorder = recorder
-        self.name = name
-        self.subsegment_kwargs = subsegment_kwargs
-        self.subsegment: Optional[Subsegment] = None
+    def _begin(self) -> Optional[Subsegment]:
+        return self.recorder.begin_subsegment(name=self.name, **self.entity_kwargs)  # type: ignore[arg-type]
 
     def __call__(self, wrapped: _F) -> _F:
         if getattr(wrapped, _CAPTURED, False):
@@ -816,60 +820,47 @@ class SubsegmentContextManager:
             return wrapped
         recorder = self.recorder
         name = sanitize_entity_name(self.name or getattr(wrapped, "__name__", "") or "function")
-        namespace = self.subsegment_kwargs.get("namespace", "local")
-        enabled = global_sdk_config.sdk_enabled
+        namespace = self.entity_kwargs.get("namespace", "local")
 
         if inspect.iscoroutinefunction(wrapped):
 
             @functools.wraps(wrapped)
             async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-                entity = recorder._begin_subsegment(name, namespace) if enabled() else None
-                if entity is None:
+                with _CapturedCall(recorder, name, namespace):
                     return await wrapped(*args, **kwargs)
-                try:
-                    return await wrapped(*args, **kwargs)
-                except Exception as exc:
-                    entity.add_exception(exc, None)
-                    raise
-                finally:
-                    recorder._end_entity(entity, None)
 
-            setattr(async_wrapper, _CAPTURED, True)
-            return async_wrapper  # type: ignore[return-value]
+            captured: Any = async_wrapper
+        else:
 
-        @functools.wraps(wrapped)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            entity = recorder._begin_subsegment(name, namespace) if enabled() else None
-            if entity is None:
-                return wrapped(*args, **kwargs)
-            try:
-                return wrapped(*args, **kwargs)
-            except Exception as exc:
-                entity.add_exception(exc, None)
-                raise
-            finally:
-                recorder._end_entity(entity, None)
+            @functools.wraps(wrapped)
+            def wrapper(*args: Any, **kwargs: Any) -> Any:
+                with _CapturedCall(recorder, name, namespace):
+                    return wrapped(*args, **kwargs)
 
-        setattr(wrapper, _CAPTURED, True)
-        return wrapper  # type: ignore[return-value]
+            captured = wrapper
+        setattr(captured, _CAPTURED, True)
+        return captured  # type: ignore[no-any-return]
 
-    def __enter__(self) -> Optional[Subsegment]:
-        self.subsegment = self.recorder.begin_subsegment(name=self.name, **self.subsegment_kwargs)  # type: ignore[arg-type]
-        return self.subsegment
+
+class _CapturedCall:
+    """One call of a captured function: inside a subsegment (none while the SDK is disabled), which records
+    an escaping exception."""
+
+    __slots__ = ("recorder", "entity")
+
+    def __init__(self, recorder: AWSXRayRecorder, name: str, namespace: str) -> None:
+        self.recorder = recorder
+        self.entity = recorder._begin_subsegment(name, namespace) if global_sdk_config.sdk_enabled() else None
+
+    def __enter__(self) -> None:
+        pass
 
     def __exit__(self, exc_type: Any, exc_val: Any, exc_tb: Any) -> None:
-        subsegment = self.subsegment
-        if subsegment is None:
-            return
-        if exc_val is not None:
-            subsegment.add_exception(exc_val, traceback.extract_tb(exc_tb, limit=self.recorder.max_trace_back))
-        self.recorder._end_entity(subsegment, None)
-
-    async def __aenter__(self) -> Optional[Subsegment]:
-        return self.__enter__()
-
-    async def __aexit__(self, exc_type: Any, exc_val: Any, exc_tb: Any) -> None:
-        self.__exit__(exc_type, exc_val, exc_tb)
+        entity = self.entity
+        if entity is not None:
+            if isinstance(exc_val, Exception):
+                entity.add_exception(exc_val, None)
+            self.recorder._end_entity(entity, None)
 
 
 # aws-xray-sdk's global recorder is an AsyncAWSXRayRecorder; here one class does both.

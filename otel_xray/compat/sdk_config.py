@@ -4,6 +4,9 @@
 over :meth:`SDKConfig.set_sdk_enabled`. When disabled, the recorder hands out
 entities that record nothing, ``patch``/``patch_all`` instrument nothing, and
 no tracer provider is set up.
+
+Internal: the public names are those of ``otel_xray.compat``, which imports
+them from here.
 """
 
 from __future__ import annotations
@@ -12,8 +15,6 @@ import logging
 from typing import Optional
 
 from ..config import xray_sdk_enabled
-
-__all__ = ["SDKConfig", "global_sdk_config"]
 
 _logger = logging.getLogger(__name__)
 

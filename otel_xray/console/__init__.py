@@ -6,6 +6,9 @@ span is put into the page as text (``textContent``), never as markup, and a
 strict Content-Security-Policy allows only this server's own scripts and
 styles. The page reads through ``POST`` operations under ``/console/api/``;
 ``GET`` serves only static files.
+
+Internal: a part of the ``otel-xray`` command (see ``otel_xray.__all__`` for
+the public API).
 """
 
 from __future__ import annotations
@@ -18,9 +21,8 @@ from ..daemon.filter_expr import FilterError
 from ..daemon.graph import service_graph
 from ..daemon.http_api import ApiError, HttpRoutes, Page
 from ..daemon.lint import lint
-from ..daemon.store import TraceStore
-
-__all__ = ["console_routes", "SECURITY_HEADERS"]
+from ..daemon.store import TRACE_COLUMNS, TraceStore
+from ..values import json_number
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -36,6 +38,8 @@ SECURITY_HEADERS = {
 _TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
           ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml"}
 _STATIC_FILES = ("index.html", "app.js", "style.css", "favicon.svg")
+# The operations the page calls, each a method of _Console served at /console/api/<name>.
+_OPERATIONS = ("status", "traces", "trace", "graph", "lint")
 _PAGE_LIMIT = 200
 
 
@@ -47,9 +51,10 @@ def _number(request: Mapping[str, Any], key: str, default: Optional[float]) -> O
     value = request.get(key, default)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    number = json_number(value)
+    if number is None:
         raise ApiError(f"{key} must be a number")
-    return float(value)
+    return number
 
 
 class _Console:
@@ -120,7 +125,7 @@ class _Console:
         if not isinstance(trace_id, str):
             raise ApiError("trace_id must be a string")
         stored = self.store.documents([trace_id]).get(trace_id, [])
-        rows = self.store.query("SELECT * FROM traces WHERE trace_id = ?", (trace_id,))
+        rows = self.store.query(f"SELECT {TRACE_COLUMNS} FROM traces WHERE trace_id = ?", (trace_id,))
         return {
             "summary": rows[0] if rows else None,
             "documents": [
@@ -145,13 +150,7 @@ def console_routes(store: TraceStore) -> HttpRoutes:
     """The console's pages and operations, with the security headers on every response."""
     console = _Console(store)
     return HttpRoutes(
-        post_json={
-            "/console/api/status": console.status,
-            "/console/api/traces": console.traces,
-            "/console/api/trace": console.trace,
-            "/console/api/graph": console.graph,
-            "/console/api/lint": console.lint,
-        },
+        post_json={f"/console/api/{name}": getattr(console, name) for name in _OPERATIONS},
         get={"/": console.page, **{f"/static/{name}": console.page for name in _STATIC_FILES if name != "index.html"}},
         headers=dict(SECURITY_HEADERS),
     )

@@ -19,6 +19,9 @@ escapes; numbers are decimal, optionally negative, with an optional fraction)::
 Number operators: ``= != < <= > >=``. String operators: ``= != CONTAINS BEGINSWITH ENDSWITH``
 (case-sensitive, as in X-Ray). ``annotation.KEY`` matches when the trace holds that annotation
 with a value of the compared type that satisfies the comparison.
+
+Internal: a part of the ``otel-xray`` command (see ``otel_xray.__all__`` for
+the public API).
 """
 
 from __future__ import annotations
@@ -26,8 +29,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import Any, List, Optional, Tuple, Union
-
-__all__ = ["FilterError", "parse_filter", "compile_filter", "Node"]
 
 
 class FilterError(ValueError):
@@ -135,6 +136,8 @@ _STRING_FIELDS = ("http.url", "http.method", "http.useragent", "http.clientip", 
 _NUMBER_OPS = ("=", "!=", "<", "<=", ">", ">=")
 _STRING_OPS = ("=", "!=", "contains", "beginswith", "endswith")
 _ANNOTATION_KEY = re.compile(r"^[A-Za-z0-9_.]{1,500}$")
+# The binary operators, loosest first: AND binds tighter than OR.
+_BINARY = ("or", "and")
 
 
 class _Parser:
@@ -164,18 +167,14 @@ class _Parser:
         self.take()
 
     # expression := and (OR and)* ; and := unary (AND unary)* ; unary := (NOT|!) unary | primary
-    def expression(self) -> Node:
-        node = self.conjunction()
-        while self.is_word("or"):
+    def expression(self, level: int = 0) -> Node:
+        """Operands joined by the binary operator of ``level`` in :data:`_BINARY` (loosest first), left to right."""
+        if level == len(_BINARY):
+            return self.unary()
+        node = self.expression(level + 1)
+        while self.is_word(_BINARY[level]):
             self.take()
-            node = Logic("OR", node, self.conjunction())
-        return node
-
-    def conjunction(self) -> Node:
-        node = self.unary()
-        while self.is_word("and"):
-            self.take()
-            node = Logic("AND", node, self.unary())
+            node = Logic(_BINARY[level].upper(), node, self.expression(level + 1))
         return node
 
     def unary(self) -> Node:
@@ -263,7 +262,7 @@ class _Parser:
             if isinstance(value, str) and op in ("<", "<=", ">", ">="):
                 raise self.fail(f"{op} compares numbers; {name} is compared with a string", token)
             if isinstance(value, bool) and op not in ("=", "!="):
-                raise self.fail(f"true and false compare only with = and !=", token)
+                raise self.fail("true and false compare only with = and !=", token)
             if not isinstance(value, str) and op in _STRING_OPS[2:]:
                 raise self.fail(f"{op.upper()} needs a string in double quotes", token)
             return Compare("annotation", op, value, key)
@@ -384,15 +383,14 @@ def _to_sql(node: Node, params: List[Any]) -> str:
             params.append(node.type)
             conditions.append("n.type = ?")
         where = " AND ".join(conditions) or "1"
-        return (
-            "EXISTS (SELECT 1 FROM graph_nodes g JOIN nodes n ON n.node_id = g.node_id "
-            f"WHERE g.trace_id = t.trace_id AND {where})"
-        )
+        # t.nodes lists the trace's service-map nodes as |id|id|
+        return f"EXISTS (SELECT 1 FROM nodes n WHERE {where} AND instr(t.nodes, '|' || n.node_id || '|') > 0)"
     if isinstance(node, EdgeMatch):
         params.extend([node.source, node.destination])
+        # t.edges lists the trace's edges as |source>destination|
         return (
-            "EXISTS (SELECT 1 FROM graph_edges g JOIN nodes s ON s.node_id = g.source JOIN nodes d ON d.node_id = g.destination "
-            "WHERE g.trace_id = t.trace_id AND s.name = ? AND d.name = ?)"
+            "EXISTS (SELECT 1 FROM nodes s, nodes d WHERE s.name = ? AND d.name = ? "
+            "AND instr(t.edges, '|' || s.node_id || '>' || d.node_id || '|') > 0)"
         )
     assert isinstance(node, Compare)
     if node.field == "annotation":
@@ -410,7 +408,8 @@ def _to_sql(node: Node, params: List[Any]) -> str:
         else:
             params.append(compared)
             test = f"a.value {'<>' if node.op == '!=' else node.op} ?"
-        return f"EXISTS (SELECT 1 FROM annotations a WHERE a.trace_id = t.trace_id AND a.key = ? AND a.kind = '{kind}' AND {test})"
+        # The annotations table is keyed (key, kind, value, trace): a comparison reads only the matching range.
+        return f"t.trace_id IN (SELECT a.trace_id FROM annotations a WHERE a.key = ? AND a.kind = '{kind}' AND {test})"
     column = _COLUMNS[node.field]
     if node.field in _NUMBER_FIELDS:
         params.append(node.value)

@@ -16,10 +16,14 @@ A request whose ``Host`` header does not name a loopback address is refused
 resolves to 127.0.0.1), unless the server was started with ``allow_remote``.
 A ``POST`` that a browser sends from another origin is refused too (``Origin``
 or ``Sec-Fetch-Site`` say so), so that no web page can write into the store.
+
+Internal: a part of the ``otel-xray`` command (see ``otel_xray.__all__`` for
+the public API).
 """
 
 from __future__ import annotations
 
+import datetime
 import ipaddress
 import json
 import socket
@@ -29,7 +33,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Dict, Mapping, Optional, Tuple
 from urllib.parse import parse_qs, urlsplit
 
-__all__ = ["ApiError", "Page", "HttpRoutes", "DaemonHttpServer", "is_loopback_host"]
+from ..values import json_number
 
 # PutTraceSegments carries up to 50 documents of 64 kB each (and their JSON quoting).
 MAX_REQUEST_BYTES = 8 * 1024 * 1024
@@ -43,6 +47,31 @@ class ApiError(Exception):
         self.message = message
         self.code = code
         self.status = status
+
+
+def epoch_seconds(value: Any) -> Optional[float]:
+    """A timestamp in a request body as epoch seconds, or ``None`` when ``value`` is not one.
+
+    The forms X-Ray API clients send: a number of epoch seconds (botocore's
+    rest-json), the same as a decimal string, or an ISO 8601 date-time (``Z``
+    or an offset; none means UTC). Every operation that reads a time reads it here.
+    """
+    if not isinstance(value, str):
+        return json_number(value)
+    text = value.strip()
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    try:
+        parsed = datetime.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=datetime.timezone.utc)
+    return parsed.timestamp()
 
 
 @dataclass

@@ -7,25 +7,23 @@ trace IDs whose time part lies outside X-Ray's former window around the
 segment's start (30 days before to 5 minutes after: older collectors and
 TraceId time-range queries miss them), and clock skew between a segment and
 the subsegment that called it.
+
+Internal: a part of the ``otel-xray`` command (see ``otel_xray.__all__`` for
+the public API).
 """
 
 from __future__ import annotations
 
 import json
 import re
-from typing import Any, Dict, List
+from typing import Any, Dict
 
-from .store import TraceStore
-
-__all__ = ["lint", "cause_of"]
+from .store import SKEW_TOLERANCE, TraceStore  # noqa: F401 - SKEW_TOLERANCE: where it used to be
 
 _WHERE = re.compile(r"^(document[^:]*): (.*)$", re.DOTALL)
 _INDEX = re.compile(r"\[\d+\]")
 _QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
 _NUMBER = re.compile(r"\b\d+(\.\d+)?\b")
-SKEW_TOLERANCE = 0.001  # seconds
-_PAST_WINDOW = 30 * 24 * 3600
-_FUTURE_WINDOW = 5 * 60
 
 
 def cause_of(message: str) -> Dict[str, str]:
@@ -50,10 +48,13 @@ def lint(store: TraceStore, limit: int = 5000) -> Dict[str, Any]:
         if len(group["items"]) < 50:
             group["items"].append(item)
 
+    # The latest `limit` documents: those received at or after the limit-th newest one's time.
+    newest = store.query_rows("SELECT received_at FROM documents ORDER BY received_at DESC LIMIT 1 OFFSET ?", (limit - 1,))
+    since = newest[0][0] if newest else float("-inf")
     rows = store.query(
-        "SELECT trace_id, id, name, verdict, valid FROM documents WHERE verdict IS NOT NULL "
-        "ORDER BY received_at DESC LIMIT ?",
-        (limit,),
+        "SELECT trace_id, id, name, verdict FROM documents WHERE verdict IS NOT NULL AND received_at >= ? "
+        "ORDER BY received_at DESC",
+        (since,),
     )
     for row in rows:
         verdict = json.loads(row["verdict"])
@@ -64,39 +65,32 @@ def lint(store: TraceStore, limit: int = 5000) -> Dict[str, Any]:
                     "trace_id": row["trace_id"], "id": row["id"], "name": row["name"],
                     "where": found["where"], "message": message,
                 })
-    recent = "(SELECT trace_id FROM traces ORDER BY updated_at DESC LIMIT ?)"
+    # What the store found across each trace's documents when it stored them (see store.derive).
     for row in store.query(
-        f"""SELECT e.trace_id, e.id, e.name, e.parent_id FROM entities e
-        WHERE e.trace_id IN {recent} AND e.id = e.doc_id AND e.parent_id IS NOT NULL AND NOT EXISTS (
-            SELECT 1 FROM entities p WHERE p.trace_id = e.trace_id AND p.id = e.parent_id)""",
+        "SELECT trace_id, lint FROM traces WHERE trace_id IN "
+        "(SELECT trace_id FROM traces ORDER BY updated_at DESC LIMIT ?) AND lint IS NOT NULL",
         (limit,),
     ):
-        add("parent_id: names no segment or subsegment of the trace (shown detached)", "warning", {
-            "trace_id": row["trace_id"], "id": row["id"], "name": row["name"], "where": "document.parent_id",
-            "message": f"parent_id {row['parent_id']} is not in trace {row['trace_id']}",
-        })
-    for row in store.query(
-        f"""SELECT trace_id, name, start_time, trace_epoch FROM traces WHERE trace_id IN {recent}
-        AND trace_epoch IS NOT NULL AND start_time IS NOT NULL
-        AND (trace_epoch < start_time - {_PAST_WINDOW} OR trace_epoch > start_time + {_FUTURE_WINDOW})""",
-        (limit,),
-    ):
-        add("trace_id: time part outside X-Ray's window (30 days before to 5 minutes after the start)", "warning", {
-            "trace_id": row["trace_id"], "id": None, "name": row["name"], "where": "document.trace_id",
-            "message": f"the trace ID says {row['trace_epoch']}, the trace started at {row['start_time']:.0f}",
-        })
-    for row in store.query(
-        f"""SELECT c.trace_id, c.id, c.name, p.name AS parent_name,
-            max(p.start_time - c.start_time, c.end_time - p.end_time) AS skew
-        FROM entities c JOIN entities p ON p.trace_id = c.trace_id AND p.id = c.parent_id
-        WHERE c.trace_id IN {recent} AND c.is_segment = 1 AND c.doc_id != p.doc_id
-            AND c.end_time IS NOT NULL AND p.end_time IS NOT NULL
-            AND max(p.start_time - c.start_time, c.end_time - p.end_time) > {SKEW_TOLERANCE}""",
-        (limit,),
-    ):
-        add("clock skew: a segment starts before or ends after the subsegment that called it", "warning", {
-            "trace_id": row["trace_id"], "id": row["id"], "name": row["name"], "where": "document.start_time",
-            "message": f"{row['skew'] * 1000:.1f} ms outside its caller {row['parent_name']}",
-        })
+        trace_id = row["trace_id"]
+        for finding in json.loads(row["lint"]):
+            kind = finding[0]
+            if kind == "orphan":
+                _, doc_id, name, parent_id = finding
+                add("parent_id: names no segment or subsegment of the trace (shown detached)", "warning", {
+                    "trace_id": trace_id, "id": doc_id, "name": name, "where": "document.parent_id",
+                    "message": f"parent_id {parent_id} is not in trace {trace_id}",
+                })
+            elif kind == "epoch":
+                _, _, name, epoch, start = finding
+                add("trace_id: time part outside X-Ray's window (30 days before to 5 minutes after the start)", "warning", {
+                    "trace_id": trace_id, "id": None, "name": name, "where": "document.trace_id",
+                    "message": f"the trace ID says {epoch}, the trace started at {start:.0f}",
+                })
+            elif kind == "skew":
+                _, entity_id, name, parent_name, skew = finding
+                add("clock skew: a segment starts before or ends after the subsegment that called it", "warning", {
+                    "trace_id": trace_id, "id": entity_id, "name": name, "where": "document.start_time",
+                    "message": f"{skew * 1000:.1f} ms outside its caller {parent_name}",
+                })
     ordered = sorted(groups.values(), key=lambda g: (g["severity"] != "error", -g["count"], g["cause"]))
     return {"groups": ordered, "documents_checked": min(limit, store.document_count())}

@@ -3,6 +3,9 @@
 Lambda's X-Ray endpoint turns such spans into segments itself; the local
 daemon shows them translated by this package's translator, so that both wire
 formats read the same way.
+
+Internal: a part of the ``otel-xray`` command (see ``otel_xray.__all__`` for
+the public API).
 """
 
 from __future__ import annotations
@@ -13,8 +16,6 @@ from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Tuple
 
 from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
-
-__all__ = ["OTLP_PREFIXES", "decode_otlp_body"]
 
 OTLP_PREFIXES = (b"T1S", b"T1U")
 # OTLP span kinds (1-5) to the API's SpanKind.

@@ -8,6 +8,9 @@ next record would take ``FILE`` past ``max_bytes``, ``FILE`` becomes
 one larger than ``max_bytes`` gets a file of its own. The files together hold
 at most ``backups + 1`` times ``max_bytes`` (plus, at most, one such large
 record each). ``max_bytes`` 0 means no cap.
+
+Internal: a part of the ``otel-xray`` command (see ``otel_xray.__all__`` for
+the public API).
 """
 
 from __future__ import annotations
@@ -15,8 +18,6 @@ from __future__ import annotations
 import os
 import re
 from typing import IO, Optional
-
-__all__ = ["DEFAULT_MAX_BYTES", "DEFAULT_BACKUPS", "RotatingTextFile", "parse_size"]
 
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 DEFAULT_BACKUPS = 4

@@ -23,12 +23,14 @@ timestamp given as epoch seconds or an ISO-8601 string); a bad request is a
 400 ``InvalidRequestException``. ``SampleCount`` (a misspelling some samplers
 send) is accepted for ``SampledCount`` and flagged. Statistics for a rule the
 daemon does not have come back in ``UnprocessedStatistics``.
+
+Internal: a part of the ``otel-xray`` command (see ``otel_xray.__all__`` for
+the public API).
 """
 
 from __future__ import annotations
 
 import base64
-import datetime
 import re
 import threading
 import time
@@ -37,9 +39,8 @@ from dataclasses import dataclass, replace
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Set, Tuple
 
 from ..sampling.rules import SamplingRule, default_rule, sort_rules
-from .http_api import ApiError, HttpRoutes
-
-__all__ = ["ClientStatistics", "SamplingRulesService", "sampling_routes", "format_statistics"]
+from ..values import json_int
+from .http_api import ApiError, HttpRoutes, epoch_seconds
 
 MAX_STATISTICS_DOCUMENTS = 25
 _CLIENT_ID = re.compile(r"^[0-9a-fA-F]{24}$")
@@ -65,27 +66,10 @@ def _count(document: Mapping[str, Any], member: str, where: str, required: bool 
     value = document.get(member)
     if value is None and not required:
         return 0
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+    count = json_int(value)
+    if count is None or count < 0:
         raise ApiError(f"{where}: {member} must be an integer >= 0, got {value!r}")
-    return value
-
-
-def _timestamp(value: Any, where: str) -> float:
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    if isinstance(value, str):
-        text = value.strip()
-        if text.endswith(("Z", "z")):
-            text = text[:-1] + "+00:00"
-        try:
-            parsed = datetime.datetime.fromisoformat(text)
-        except ValueError:
-            pass
-        else:
-            if parsed.tzinfo is None:
-                parsed = parsed.replace(tzinfo=datetime.timezone.utc)
-            return parsed.timestamp()
-    raise ApiError(f"{where}: Timestamp must be epoch seconds or an ISO-8601 date-time, got {value!r}")
+    return count
 
 
 class SamplingRulesService:
@@ -243,19 +227,21 @@ class SamplingRulesService:
         }
 
     def _quota(self, rule: SamplingRule, client_id: str, now: float) -> int:
-        window = 3 * self.interval
-        seen = self._activity.get(rule.rule_name, {})
-        active = sorted(client for client, at in seen.items() if now - at <= window)
+        active = self._active_locked(rule.rule_name, now)
         if client_id not in active:
             active = sorted(active + [client_id])
         share, remainder = divmod(rule.reservoir_size, len(active))
         return share + (1 if active.index(client_id) < remainder else 0)
 
     def active_clients(self, rule_name: str) -> List[str]:
+        """The clients that reported requests for the rule in the last three intervals, which share its reservoir."""
         now = self._clock()
         with self._lock:
-            seen = self._activity.get(rule_name, {})
-            return sorted(client for client, at in seen.items() if now - at <= 3 * self.interval)
+            return self._active_locked(rule_name, now)
+
+    def _active_locked(self, rule_name: str, now: float) -> List[str]:
+        seen = self._activity.get(rule_name, {})
+        return sorted(client for client, at in seen.items() if now - at <= 3 * self.interval)
 
     @staticmethod
     def _parse_document(document: Any, index: int, now: float) -> ClientStatistics:
@@ -270,7 +256,9 @@ class SamplingRulesService:
             raise ApiError(f"{where}: ClientID must be 24 hexadecimal characters, got {client!r}")
         if "Timestamp" not in document:
             raise ApiError(f"{where}: Timestamp is required")
-        stamp = _timestamp(document["Timestamp"], where)
+        stamp = epoch_seconds(document["Timestamp"])
+        if stamp is None:
+            raise ApiError(f"{where}: Timestamp must be epoch seconds or an ISO-8601 date-time, got {document['Timestamp']!r}")
         flags: List[str] = []
         requests = _count(document, "RequestCount", where)
         if "SampledCount" in document:

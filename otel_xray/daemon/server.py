@@ -9,6 +9,8 @@ bounded: one datagram yields at most ``MAX_DOCUMENTS_PER_DATAGRAM`` documents.
 from __future__ import annotations
 
 import json
+import math
+import selectors
 import socket
 import threading
 import time
@@ -35,6 +37,7 @@ _RECEIVE_BUFFER_BYTES = 16 * 1024 * 1024
 # 50 bytes of protobuf, so the 49,104 bytes a datagram can carry hold at most
 # about 980: only a crafted datagram (24,000 empty spans fit) goes over.
 MAX_DOCUMENTS_PER_DATAGRAM = 1000
+_IDLE_WAIT = 0.1  # seconds between looks at the stop flag while nothing arrives
 
 
 class TextSink(Protocol):
@@ -114,6 +117,10 @@ class LocalDaemon:
         self.last_write_error = ""
         self.callback_errors = 0
         self.last_callback_error = ""
+        # The smallest count a wait_for() caller waits for: waking it for every document would
+        # make the reader hand over the interpreter lock at each one.
+        self._wake_documents = math.inf
+        self._wake_entities = math.inf
         self._stop = threading.Event()
         self._http_started = False
         self._thread: Optional[threading.Thread] = None
@@ -167,21 +174,37 @@ class LocalDaemon:
         self._start_http()
         deadline = None if duration is None else time.monotonic() + duration
         count = 0
-        while not self._stop.is_set():
-            if deadline is not None and time.monotonic() >= deadline:
-                break
-            try:
-                data = self._sock.recv(MAX_DATAGRAM_BYTES + 1)
-            except socket.timeout:
-                continue
-            except OSError:
-                if self._stop.is_set():
+        sock = self._sock
+        receive = sock.recv
+        stopping = self._stop.is_set
+        # Non-blocking reads while datagrams keep coming (one system call each), a wait for the
+        # socket only when it is empty: a timeout on the socket would poll before every read.
+        sock.setblocking(False)
+        with selectors.DefaultSelector() as selector:
+            selector.register(sock, selectors.EVENT_READ)
+            while not stopping():
+                try:
+                    data = receive(MAX_DATAGRAM_BYTES + 1)
+                except (BlockingIOError, InterruptedError):
+                    if deadline is not None and time.monotonic() >= deadline:
+                        break
+                    try:
+                        selector.select(_IDLE_WAIT)
+                    except (OSError, ValueError):  # the socket was closed by stop()
+                        if stopping():
+                            break
+                        raise
+                    continue
+                except OSError:
+                    if stopping():
+                        break
+                    raise
+                self.handle(data)
+                count += 1
+                if max_datagrams is not None and count >= max_datagrams:
                     break
-                raise
-            self.handle(data)
-            count += 1
-            if max_datagrams is not None and count >= max_datagrams:
-                break
+                if deadline is not None and time.monotonic() >= deadline:
+                    break
         if self._stop.is_set():
             self._drain()
 
@@ -233,20 +256,25 @@ class LocalDaemon:
             self._write({"received_at": now, "valid": False, "errors": [reason], "raw": data[:512].decode("utf-8", "replace")})
             self._call(self._on_rejected, reason, data)
             return
-        for document, size, wire_format in items:
+        for document, size, wire_format, body in items:
             # Parsed JSON holds no non-finite number (the parser refuses them); translated OTLP is checked.
-            verdict = validate_document(document, size if wire_format == "json" else None, wire_format != "json")
+            verdict = validate_document(document, size if body is not None else None, body is None)
             received = Received(document=document, verdict=verdict, size=size, received_at=now, format=wire_format)
             if self._store is not None:
-                self._store.submit(document, verdict, size, now, wire_format)
-            with self._changed:
+                # The body as received: the store need not encode the document again.
+                self._store.submit(document, verdict, size, now, wire_format, body=body)
+            entities = len(flatten(document))
+            with self._lock:
                 self.document_count += 1
-                self.entity_count += len(flatten(document))
+                self.entity_count += entities
                 if not verdict.valid:
                     self.invalid_count += 1
                 if self._keep:
                     self._received.append(received)
-                self._changed.notify_all()
+                if self.document_count >= self._wake_documents or self.entity_count >= self._wake_entities:
+                    # Every waiter wakes, looks at the count and asks again for its own.
+                    self._wake_documents = self._wake_entities = math.inf
+                    self._changed.notify_all()
             self._write({"received_at": now, "format": wire_format, **verdict.to_dict(), "document": document})
             self._call(self._on_document, received)
 
@@ -260,8 +288,8 @@ class LocalDaemon:
                 self.callback_errors += 1
                 self.last_callback_error = f"{type(exc).__name__}: {exc}"
 
-    def _parse(self, data: bytes) -> Tuple[List[Tuple[Dict[str, Any], int, str]], Optional[str]]:
-        """``([(document, size, wire format)], rejection reason)`` for one datagram."""
+    def _parse(self, data: bytes) -> Tuple[List[Tuple[Dict[str, Any], int, str, Optional[bytes]]], Optional[str]]:
+        """``([(document, size, wire format, JSON body or None)], rejection reason)`` for one datagram."""
         body, reason = split_datagram(data)
         if body is None:
             return [], reason
@@ -271,11 +299,11 @@ class LocalDaemon:
                 return [], reason
             # Shown as X-Ray would turn them into documents: one per span.
             translate = self._translator.translate
-            return [(cast(Dict[str, Any], translate(span)), len(body), "otlp") for span in spans], None
+            return [(cast(Dict[str, Any], translate(span)), len(body), "otlp", None) for span in spans], None
         document, reason, size = parse_body(body)
         if document is None:
             return [], reason
-        return [(document, size, "json")], None
+        return [(document, size, "json", body)], None
 
     def _write(self, record: Dict[str, Any]) -> None:
         if self._out is None:
@@ -315,6 +343,11 @@ class LocalDaemon:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return False
+                # Ask to be woken at the count (the reader resets the wish when it wakes everyone).
+                if entities:
+                    self._wake_entities = min(self._wake_entities, count)
+                else:
+                    self._wake_documents = min(self._wake_documents, count)
                 self._changed.wait(remaining)
             return True
 

@@ -4,6 +4,9 @@ Span data is user input (exception messages, URLs, names): every line made
 here passes through :func:`escape_controls`, so that no control character
 reaches the terminal, and a newline in the data cannot forge a line. Any
 document renders, whatever its types: what cannot be shown is shown as ``?``.
+
+Internal: a part of the ``otel-xray`` command (see ``otel_xray.__all__`` for
+the public API).
 """
 
 from __future__ import annotations
@@ -14,8 +17,6 @@ from collections import OrderedDict
 from typing import Any, Dict, Hashable, Iterable, List, Optional, Set, Tuple
 
 from .validate import Verdict
-
-__all__ = ["document_line", "render_traces", "escape_controls"]
 
 # C0 and C1 controls and DEL; bidi embeddings, overrides, isolates and marks
 # (they reorder what the terminal shows); line and paragraph separators; lone

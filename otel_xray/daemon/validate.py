@@ -24,7 +24,7 @@ import math
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 __all__ = [
     "Verdict",
@@ -454,6 +454,19 @@ def validate_document(doc: Any, encoded_size: Optional[int] = None, check_number
     ``check_numbers=False`` skips the search for NaN and infinities, for documents
     from :func:`parse_body`, which refuses them while parsing.
     """
+    if (
+        not check_numbers
+        and encoded_size is not None
+        and encoded_size <= MAX_DOCUMENT_BYTES
+        and type(doc) is dict
+        and _clean_entities(doc) >= 0
+    ):
+        return Verdict()  # the common case, proven clean without building a message
+    return _full_verdict(doc, encoded_size, check_numbers)
+
+
+def _full_verdict(doc: Any, encoded_size: Optional[int], check_numbers: bool) -> Verdict:
+    """Every check, with its message: what :func:`validate_document` runs when the fast path cannot clear ``doc``."""
     verdict = Verdict()
     checker = _Checker(verdict)
     if not isinstance(doc, dict):
@@ -495,6 +508,44 @@ def rejection_category(reason: str) -> str:
     return "other"
 
 
+# The header of nearly every datagram, byte for byte.
+_USUAL_HEADER = b'{"format":"json","version":1}\n'
+# Integers of 19 digits or more: orjson turns them into floats where the standard library keeps
+# the exact int, so a body that may hold one is parsed by the latter. Runs of digits are found at
+# C speed (digits mapped to '0', everything else to ' '); a run inside a string, such as in a
+# trace ID, is told apart by what precedes it (a number follows '[', ':' or ',').
+_DIGITS_ONLY = bytes(0x30 if 0x30 <= byte <= 0x39 else 0x20 for byte in range(256))
+_RUN = b"0" * 19
+_JSON_SPACE = frozenset(b" \t\r\n")
+_BEFORE_A_NUMBER = frozenset(b"[:,")
+
+
+def _long_integer(body: bytes) -> bool:
+    """Whether ``body`` may hold a JSON integer of 19 digits or more."""
+    digits = body.translate(_DIGITS_ONLY)
+    found = digits.find(_RUN)
+    while found >= 0:
+        at = found - 1
+        if at >= 0 and body[at] == 0x2D:  # '-'
+            at -= 1
+        while at >= 0 and body[at] in _JSON_SPACE:
+            at -= 1
+        if at < 0 or body[at] in _BEFORE_A_NUMBER:
+            return True
+        end = digits.find(b" ", found)  # past this run
+        if end < 0:
+            return False
+        found = digits.find(_RUN, end)
+    return False
+
+
+_orjson_loads: Optional[Callable[[bytes], Any]]
+try:  # the `fast` extra
+    from orjson import loads as _orjson_loads
+except ImportError:  # pragma: no cover - depends on the environment
+    _orjson_loads = None
+
+
 def _finite_float(text: str) -> float:
     value = float(text)
     if not math.isfinite(value):  # 1e999 parses as infinity
@@ -516,6 +567,10 @@ def split_datagram(data: bytes) -> Tuple[Optional[bytes], Optional[str]]:
         return None, "empty datagram"
     if len(data) > MAX_DATAGRAM_BYTES:
         return None, f"datagram too large: {len(data)} bytes, over the UDP limit of {MAX_DATAGRAM_BYTES}"
+    if data.startswith(_USUAL_HEADER):  # what the SDKs and the exporter send: no need to parse it
+        body = data[len(_USUAL_HEADER) :]
+        if body.strip():
+            return body, None
     header, newline, body = data.partition(b"\n")
     if not newline or not body.strip():
         return None, "missing header or document"
@@ -543,7 +598,21 @@ def parse_datagram(data: bytes) -> Tuple[Optional[Dict[str, Any]], Optional[str]
 
 
 def parse_body(body: bytes) -> Tuple[Optional[Dict[str, Any]], Optional[str], int]:
-    """Parse a datagram's JSON body: ``(document, rejection reason, size)``."""
+    """Parse a datagram's JSON body: ``(document, rejection reason, size)``.
+
+    With orjson installed (the ``fast`` extra) a well-formed object is parsed by it; anything
+    it refuses, and any body with an integer it would turn into a float (19 digits or more),
+    is parsed again by the standard library, which gives the same values and the rejection
+    reasons (and accepts what JSON allows and orjson refuses, such as a lone surrogate escape).
+    """
+    if _orjson_loads is not None and not _long_integer(body):
+        try:
+            document = _orjson_loads(body)
+        except Exception:  # orjson.JSONDecodeError, or anything else: let the standard library say why
+            pass
+        else:
+            if type(document) is dict:
+                return document, None, len(body)
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -556,3 +625,257 @@ def parse_body(body: bytes) -> Tuple[Optional[Dict[str, Any]], Optional[str], in
         kind = "array" if isinstance(document, list) else "null" if document is None else type(document).__name__
         return None, f"document is not a JSON object (a JSON {kind})", len(body)
     return document, None, len(body)
+
+
+# ---------------------------------------------------------------- the fast path
+# Most documents break no rule. ``_clean_entities`` proves that cheaply for the common shapes (a
+# conservative re-statement of the checks above, with no message built) and returns -1 the moment
+# anything is unusual: wrong types, non-ASCII names, fields it does not know how to clear (links,
+# precursor IDs), or anything that would be a warning. Then the full checker runs and says what
+# is wrong; a document the fast path clears gets from the full checker an empty verdict too
+# (tests/test_daemon_validate.py checks that on hostile, fuzzed and real documents).
+_FAST_NAME = re.compile(r"[A-Za-z0-9 _.:/%&#=+\-@]{1,200}\Z")
+_FAST_HEX16 = re.compile(r"[0-9a-fA-F]{16}\Z")
+_FAST_TRACE_ID = re.compile(r"1-[0-9a-fA-F]{8}-[0-9a-fA-F]{24}\Z")
+_FAST_ANNOTATION_KEY = re.compile(r"[A-Za-z0-9_.]{1,500}\Z")
+_ZERO_ID = "0" * 16
+_INF = float("inf")
+_FLOAT_LIMIT = 2**1024
+_MISSING: Any = object()
+_REQUEST_TEXT = ("method", "url", "user_agent", "client_ip")
+_AWS_TEXT = ("account_id", "operation", "region", "request_id", "queue_url", "table_name")
+_AWS_BLOCKS = {
+    "ec2": ("instance_id", "availability_zone", "instance_size", "ami_id"),
+    "ecs": ("container", "container_id", "container_arn"),
+    "eks": ("pod", "cluster_name", "container_id"),
+    "elastic_beanstalk": ("environment_name", "version_label"),
+    "xray": ("sdk", "sdk_version"),
+}
+_SQL_TEXT = ("connection_string", "url", "sanitized_query", "database_type", "database_version", "driver_version")
+
+
+def _fast_epoch(value: Any) -> bool:
+    kind = type(value)
+    if kind is float:
+        return bool(0.0 < value < _INF)
+    return kind is int and bool(0 < value < _FLOAT_LIMIT)
+
+
+def _fast_hex_id(value: Any) -> bool:
+    return type(value) is str and _FAST_HEX16.match(value) is not None and value != _ZERO_ID
+
+
+def _fast_texts(obj: Dict[str, Any], keys: Tuple[str, ...], limit: int = -1) -> bool:
+    for key in keys:
+        value = obj.get(key, _MISSING)
+        if value is not _MISSING and (type(value) is not str or (limit >= 0 and len(value) > limit)):
+            return False
+    return True
+
+
+def _fast_bool(obj: Dict[str, Any], key: str) -> bool:
+    value = obj.get(key, _MISSING)
+    return value is _MISSING or value is True or value is False
+
+
+def _fast_int(obj: Dict[str, Any], key: str) -> bool:
+    value = obj.get(key, _MISSING)
+    return value is _MISSING or type(value) is int
+
+
+_AWS_RULES: Dict[str, Any] = {key: "text" for key in _AWS_TEXT}
+_AWS_RULES.update(_AWS_BLOCKS, retries="int", table_names="names")
+
+
+def _fast_aws(aws: Any) -> bool:
+    if type(aws) is not dict:
+        return False
+    for key, value in aws.items():
+        rule = _AWS_RULES.get(key)
+        if rule is None:
+            continue
+        if rule == "text":
+            if type(value) is not str:
+                return False
+        elif type(rule) is tuple:
+            if type(value) is not dict or not _fast_texts(value, rule):
+                return False
+            if key == "xray" and not _fast_bool(value, "auto_instrumentation"):
+                return False
+            if key == "elastic_beanstalk" and "deployment_id" in value and type(value["deployment_id"]) not in (int, float):
+                return False
+        elif rule == "int":
+            if type(value) is not int:
+                return False
+        elif not (type(value) is list and all(type(name) is str for name in value)):
+            return False
+    return True
+
+
+def _fast_http(http: Any) -> bool:
+    if type(http) is not dict:
+        return False
+    request = http.get("request", _MISSING)
+    if request is not _MISSING:
+        if type(request) is not dict or not _fast_texts(request, _REQUEST_TEXT, _MAX_250):
+            return False
+        if not (_fast_bool(request, "x_forwarded_for") and _fast_bool(request, "traced")):
+            return False
+    response = http.get("response", _MISSING)
+    if response is not _MISSING:
+        if type(response) is not dict or not (_fast_int(response, "status") and _fast_int(response, "content_length")):
+            return False
+    return True
+
+
+def _fast_sql(sql: Any) -> bool:
+    if type(sql) is not dict or not _fast_texts(sql, _SQL_TEXT) or not _fast_texts(sql, ("user",), _MAX_250):
+        return False
+    preparation = sql.get("preparation", _MISSING)
+    return preparation is _MISSING or (type(preparation) is str and preparation in ("call", "statement"))
+
+
+def _fast_annotations(annotations: Any) -> bool:
+    if type(annotations) is not dict or len(annotations) > 50:  # over 50: a warning
+        return False
+    for key, value in annotations.items():
+        if type(key) is not str or _FAST_ANNOTATION_KEY.match(key) is None:
+            return False
+        kind = type(value)
+        if kind is str:
+            if len(value) > 1000:
+                return False
+        elif kind is not bool and kind is not int and kind is not float:
+            return False
+    return True
+
+
+def _fast_metadata(metadata: Any) -> bool:
+    if type(metadata) is not dict:
+        return False
+    for namespace, value in metadata.items():
+        if type(namespace) is not str or type(value) is not dict or namespace.startswith("AWS."):
+            return False
+    return True
+
+
+def _fast_cause(cause: Any) -> bool:
+    if type(cause) is str:
+        return _FAST_HEX16.match(cause) is not None
+    if type(cause) is not dict or not _fast_texts(cause, ("working_directory",)):
+        return False
+    paths = cause.get("paths", _MISSING)
+    if paths is not _MISSING and not (type(paths) is list and all(type(p) is str for p in paths)):
+        return False
+    exceptions = cause.get("exceptions", _MISSING)
+    if exceptions is _MISSING:
+        return True
+    if type(exceptions) is not list:
+        return False
+    for exception in exceptions:
+        if type(exception) is not dict or not _fast_hex_id(exception.get("id")):
+            return False
+        if not _fast_texts(exception, ("message", "type", "cause")) or not _fast_bool(exception, "remote"):
+            return False
+        if not (_fast_int(exception, "truncated") and _fast_int(exception, "skipped")):
+            return False
+        stack = exception.get("stack", _MISSING)
+        if stack is _MISSING:
+            continue
+        if type(stack) is not list:
+            return False
+        for frame in stack:
+            if type(frame) is not dict or not _fast_texts(frame, ("path", "label")) or not _fast_int(frame, "line"):
+                return False
+    return True
+
+
+# What the fast path does with each key of a segment or subsegment (other keys: nothing, as the
+# full checker does nothing with them either).
+_FLAG, _TEXT, _TEXT_250, _HEX_ID, _TRACE, _TYPE, _NESTED, _CHILDREN, _UNUSUAL = range(9)
+_ENTITY_KEYS: Dict[str, Any] = {
+    "error": _FLAG, "fault": _FLAG, "throttle": _FLAG, "in_progress": _FLAG,
+    "namespace": _TEXT, "origin": _TEXT, "resource_arn": _TEXT, "user": _TEXT_250,
+    "id": _HEX_ID, "parent_id": _HEX_ID, "trace_id": _TRACE, "type": _TYPE,
+    "service": _NESTED, "http": _NESTED, "aws": _NESTED, "sql": _NESTED, "annotations": _NESTED,
+    "metadata": _NESTED, "cause": _NESTED, "subsegments": _CHILDREN,
+    "links": _UNUSUAL, "precursor_ids": _UNUSUAL,  # rare: left to the full checker
+}
+
+
+def _fast_service(service: Any) -> bool:
+    return type(service) is dict and _fast_texts(service, ("version",))
+
+
+_NESTED_CHECKS: Dict[str, Callable[[Any], bool]] = {
+    "service": _fast_service, "http": _fast_http, "aws": _fast_aws, "sql": _fast_sql,
+    "annotations": _fast_annotations, "metadata": _fast_metadata, "cause": _fast_cause,
+}
+
+
+def _clean_entities(doc: Dict[str, Any]) -> int:
+    """How many entities ``doc`` holds when it certainly breaks no rule and earns no warning; else -1."""
+    if "trace_id" not in doc:
+        return -1
+    kind = doc.get("type", _MISSING)
+    if kind is _MISSING:
+        namespace = doc.get("namespace", _MISSING)
+        if namespace is not _MISSING and (type(namespace) is not str or namespace not in ("aws", "remote")):
+            return -1  # a warning
+    elif "parent_id" not in doc:
+        return -1
+    rules = _ENTITY_KEYS
+    nested = _NESTED_CHECKS
+    count = 0
+    pending = [doc]
+    while pending:
+        entity = pending.pop()
+        count += 1
+        name = entity.get("name")
+        if type(name) is not str or _FAST_NAME.match(name) is None or "id" not in entity:
+            return -1
+        start = entity.get("start_time")
+        if not _fast_epoch(start):
+            return -1
+        in_progress = entity.get("in_progress")
+        end = entity.get("end_time", _MISSING)
+        if end is _MISSING:
+            if in_progress is not True:
+                return -1
+        elif in_progress is True or not _fast_epoch(end) or end < start:
+            return -1
+        for key, value in entity.items():
+            rule = rules.get(key)
+            if rule is None:
+                continue
+            if rule == _FLAG:
+                if value is not True and value is not False:
+                    return -1
+            elif rule == _TEXT:
+                if type(value) is not str:
+                    return -1
+            elif rule == _HEX_ID:
+                if type(value) is not str or _FAST_HEX16.match(value) is None or value == _ZERO_ID:
+                    return -1
+            elif rule == _NESTED:
+                if not nested[key](value):
+                    return -1
+            elif rule == _TRACE:
+                if type(value) is not str or _FAST_TRACE_ID.match(value) is None:
+                    return -1
+            elif rule == _TYPE:
+                if type(value) is not str or value != "subsegment":
+                    return -1
+            elif rule == _CHILDREN:
+                if type(value) is not list:
+                    return -1
+                for child in value:
+                    if type(child) is not dict:
+                        return -1
+                    pending.append(child)
+            elif rule == _TEXT_250:
+                if type(value) is not str or len(value) > _MAX_250:
+                    return -1
+            else:
+                return -1
+    return count

@@ -10,24 +10,24 @@ real X-Ray daemon, the CloudWatch agent and the Collector's
 
 Documents that X-Ray would reject are stored all the same (with the verdict,
 for the console's Lint view) and reported in ``UnprocessedTraceSegments``.
+
+Internal: a part of the ``otel-xray`` command (see ``otel_xray.__all__`` for
+the public API).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import datetime
 import json
 import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from .filter_expr import FilterError
 from .graph import service_graph
-from .http_api import ApiError, HttpRoutes
+from .http_api import ApiError, HttpRoutes, epoch_seconds
 from .store import StoredDocument, TraceStore
 from .validate import Verdict, parse_body, validate_document
-
-__all__ = ["XRayApi", "merge_trace_documents", "summary_of", "PAGE_SIZE"]
 
 PAGE_SIZE = 100
 MAX_TRACE_IDS = 100
@@ -37,29 +37,33 @@ MAX_DOCUMENTS_PER_PUT = 1000
 DocumentHook = Callable[[Dict[str, Any], Verdict, int], None]
 
 
-def _timestamp(request: Dict[str, Any], key: str, required: bool = True) -> Optional[float]:
+def _timestamp(request: Dict[str, Any], key: str) -> float:
     value = request.get(key)
     if value is None:
-        if required:
-            raise ApiError(f"{key} is required")
-        return None
-    if isinstance(value, bool):
-        raise ApiError(f"{key} must be a timestamp")
-    if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            pass
-        try:
-            parsed = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            raise ApiError(f"{key} must be epoch seconds or an ISO 8601 time, got {value[:40]!r}") from None
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=datetime.timezone.utc)
-        return parsed.timestamp()
-    raise ApiError(f"{key} must be a timestamp")
+        raise ApiError(f"{key} is required")
+    seconds = epoch_seconds(value)
+    if seconds is None:
+        raise ApiError(f"{key} must be epoch seconds or an ISO 8601 time, got {str(value)[:40]!r}")
+    return seconds
+
+
+def _time_range(request: Dict[str, Any]) -> Tuple[float, float]:
+    """The request's required ``StartTime`` and ``EndTime``, in order."""
+    start = _timestamp(request, "StartTime")
+    end = _timestamp(request, "EndTime")
+    if end < start:
+        raise ApiError("EndTime is before StartTime")
+    return start, end
+
+
+def _string_list(request: Dict[str, Any], key: str, items: str, most: int, unit: str) -> List[str]:
+    """The request's ``key``, a list of at most ``most`` strings (``items`` and ``unit`` word the errors)."""
+    value = request.get(key)
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ApiError(f"{key} must be a list of {items}")
+    if len(value) > most:
+        raise ApiError(f"at most {most} {unit} per call")
+    return value
 
 
 def _encode_token(value: Any) -> str:
@@ -189,11 +193,7 @@ class XRayApi:
 
     # -- operations --------------------------------------------------------------
     def put_trace_segments(self, request: Dict[str, Any]) -> Dict[str, Any]:
-        documents = request.get("TraceSegmentDocuments")
-        if not isinstance(documents, list) or not all(isinstance(d, str) for d in documents):
-            raise ApiError("TraceSegmentDocuments must be a list of strings")
-        if len(documents) > MAX_DOCUMENTS_PER_PUT:
-            raise ApiError(f"at most {MAX_DOCUMENTS_PER_PUT} documents per call")
+        documents = _string_list(request, "TraceSegmentDocuments", "strings", MAX_DOCUMENTS_PER_PUT, "documents")
         unprocessed = []
         now = time.time()
         for text in documents:
@@ -214,11 +214,7 @@ class XRayApi:
         return {"UnprocessedTraceSegments": unprocessed}
 
     def batch_get_traces(self, request: Dict[str, Any]) -> Dict[str, Any]:
-        trace_ids = request.get("TraceIds")
-        if not isinstance(trace_ids, list) or not all(isinstance(t, str) for t in trace_ids):
-            raise ApiError("TraceIds must be a list of trace IDs")
-        if len(trace_ids) > MAX_TRACE_IDS:
-            raise ApiError(f"at most {MAX_TRACE_IDS} trace IDs per call")
+        trace_ids = _string_list(request, "TraceIds", "trace IDs", MAX_TRACE_IDS, "trace IDs")
         unique = list(dict.fromkeys(trace_ids))
         stored = self.store.documents(unique)
         durations = {
@@ -247,11 +243,7 @@ class XRayApi:
         return {"Traces": traces, "UnprocessedTraceIds": missing}
 
     def get_trace_summaries(self, request: Dict[str, Any]) -> Dict[str, Any]:
-        start = _timestamp(request, "StartTime")
-        end = _timestamp(request, "EndTime")
-        assert start is not None and end is not None
-        if end < start:
-            raise ApiError("EndTime is before StartTime")
+        start, end = _time_range(request)
         time_range = request.get("TimeRangeType") or "Event"
         if time_range not in ("TraceId", "Event", "Service"):
             raise ApiError("TimeRangeType must be TraceId, Event or Service")
@@ -283,11 +275,7 @@ class XRayApi:
         return answer
 
     def get_service_graph(self, request: Dict[str, Any]) -> Dict[str, Any]:
-        start = _timestamp(request, "StartTime")
-        end = _timestamp(request, "EndTime")
-        assert start is not None and end is not None
-        if end < start:
-            raise ApiError("EndTime is before StartTime")
+        start, end = _time_range(request)
         return service_graph(self.store, start, end)
 
     def put_telemetry_records(self, request: Dict[str, Any]) -> Dict[str, Any]:

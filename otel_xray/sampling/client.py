@@ -6,6 +6,9 @@ them through it. A new connection per call: calls are rare (every 10 s and
 every 5 min), and nothing is left to a forked child. Every call runs with
 instrumentation suppressed, so that an instrumented HTTP library never traces
 the sampler itself.
+
+Internal: the public names are those of ``otel_xray.sampling``, which imports
+them from here.
 """
 
 from __future__ import annotations
@@ -18,8 +21,6 @@ from typing import Any, Dict, List, Mapping, Sequence
 from opentelemetry import context
 
 from .._sdk import suppress_instrumentation_context
-
-__all__ = ["SamplingApiError", "SamplingClient", "MAX_RULE_PAGES", "MAX_STATISTICS_PER_CALL"]
 
 #: GetSamplingRules pages followed at most (a NextToken loop must end).
 MAX_RULE_PAGES = 100

@@ -1,4 +1,8 @@
-"""``otel-xray sampling explain``: which rule a request matches, and why every other rule does not."""
+"""``otel-xray sampling explain``: which rule a request matches, and why every other rule does not.
+
+Internal: the public names are those of ``otel_xray.sampling``, which imports
+them from here.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,6 @@ from urllib.parse import urlsplit
 
 from .matching import CLOUD_PLATFORM_SERVICE_TYPES, RequestFacts, explain
 from .rules import SamplingRule
-
-__all__ = ["request_facts", "format_explanation", "parse_attributes"]
 
 
 def request_facts(

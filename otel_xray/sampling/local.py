@@ -19,19 +19,20 @@ one more, since a percentage there is a common slip: ``rate`` is at most 1.
 (host -> Host, http_method -> HTTPMethod, url_path -> URLPath, rate ->
 FixedRate, fixed_target -> ReservoirSize, priority = position in the file,
 ``default`` -> ``Default``), for the local daemon and the rule explainer.
+
+Internal: the public names are those of ``otel_xray.sampling``, which imports
+them from here.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Set, Tuple, Union
 
-from .rules import DEFAULT_PRIORITY, DEFAULT_RULE_NAME, SamplingRule, fraction
-
-__all__ = ["LocalRule", "LocalRules", "load_local_rules", "DEFAULT_LOCAL_RULES"]
+from ..values import json_int
+from .rules import DEFAULT_PRIORITY, DEFAULT_RULE_NAME, SamplingRule, fraction, read_json_file
 
 SUPPORTED_VERSIONS = (1, 2)
 
@@ -100,10 +101,10 @@ def _parse_rule(data: Any, version: int, where: str, default: bool) -> LocalRule
     if not isinstance(data, Mapping):
         raise ValueError(f"{where} must be a JSON object")
     host_key = "host" if version == 2 else "service_name"
-    fixed_target = data.get("fixed_target")
+    fixed_target = json_int(data.get("fixed_target"))
     rate = fraction(data.get("rate"))
-    if not isinstance(fixed_target, int) or isinstance(fixed_target, bool) or fixed_target < 0:
-        raise ValueError(f"{where}: fixed_target must be an integer >= 0 (requests per second), got {fixed_target!r}")
+    if fixed_target is None or fixed_target < 0:
+        raise ValueError(f"{where}: fixed_target must be an integer >= 0 (requests per second), got {data.get('fixed_target')!r}")
     if rate is None:
         raise ValueError(f"{where}: rate must be a fraction from 0 to 1 (0.05 is 5%), got {data.get('rate')!r}")
     matchers: Dict[str, Any] = {key: data.get(key) for key in (host_key, "http_method", "url_path")}
@@ -159,17 +160,7 @@ def load_local_rules(source: Union[str, "os.PathLike[str]", Mapping[str, Any], L
     if not isinstance(source, (str, os.PathLike)):
         raise TypeError(f"local sampling rules must be a path or a dict, not {type(source).__name__}")
     path = os.fspath(source)
-    try:
-        with open(path, encoding="utf-8") as handle:
-            document = json.load(handle)
-    except OSError as exc:
-        raise ValueError(f"cannot read local sampling rules file {path!r}: {exc.strerror or exc}") from None
-    except ValueError as exc:
-        raise ValueError(f"local sampling rules file {path!r} is not JSON: {exc}") from None
-    try:
-        return _parse(document, path)
-    except ValueError as exc:
-        raise ValueError(f"local sampling rules file {path!r}: {exc}") from None
+    return read_json_file(path, "local sampling rules file", lambda document: _parse(document, path))
 
 
 #: The SDK's built-in file: version 2, no rules, default 1 request/s + 5%.

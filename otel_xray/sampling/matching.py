@@ -24,6 +24,9 @@ ResourceARN resource ``aws.ecs.container.arn``; in Lambda ``cloud.resource_id``
            or ``faas.id`` (resource, then span)
 Attributes each rule key must be a span attribute whose value matches
 ========== ==============================================================
+
+Internal: the public names are those of ``otel_xray.sampling``, which imports
+them from here.
 """
 
 from __future__ import annotations
@@ -33,25 +36,6 @@ from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Seq
 from urllib.parse import urlsplit
 
 from .rules import SamplingRule
-
-__all__ = [
-    "CLOUD_PLATFORM_SERVICE_TYPES",
-    "Test",
-    "compile_glob",
-    "glob_match",
-    "RequestFacts",
-    "ResourceFacts",
-    "resource_facts",
-    "request_values",
-    "GlobShape",
-    "glob_shape",
-    "CompiledRule",
-    "compile_rule",
-    "Matcher",
-    "compile_matcher",
-    "RuleVerdict",
-    "explain",
-]
 
 #: Resource ``cloud.platform`` -> the X-Ray ``ServiceType`` it stands for.
 CLOUD_PLATFORM_SERVICE_TYPES: Dict[str, str] = {

@@ -16,6 +16,9 @@ included, as the API documents it) counts as sampled; borrowed ones also count
 as borrowed. :meth:`RuleState.take_statistics` reads and resets them.
 A local rule (aws-xray-sdk file) is a fixed per-process reservoir of
 ``fixed_target`` per second, then ``rate``; it never borrows or reports.
+
+Internal: the public names are those of ``otel_xray.sampling``, which imports
+them from here.
 """
 
 from __future__ import annotations
@@ -25,9 +28,8 @@ from typing import Any, Mapping, NamedTuple, Optional
 
 from opentelemetry.sdk.trace.sampling import TraceIdRatioBased
 
+from ..values import json_int, json_number
 from .rules import SamplingRule
-
-__all__ = ["RuleStatistics", "RuleState", "rate_bound", "TRACE_ID_MASK"]
 
 # TraceIdRatioBased compares the trace ID's low 64 bits with rate * 2**64.
 TRACE_ID_MASK = (1 << 64) - 1
@@ -110,16 +112,16 @@ class RuleState:
     # -- targets and statistics ------------------------------------------------
     def apply_target(self, target: Mapping[str, Any]) -> None:
         """A ``SamplingTargetDocument``: new quota and TTL (each when present), new fixed rate."""
-        quota = target.get("ReservoirQuota")
-        ttl = target.get("ReservoirQuotaTTL")
-        rate = target.get("FixedRate")
+        quota = json_int(target.get("ReservoirQuota"))
+        ttl = json_number(target.get("ReservoirQuotaTTL"))
+        rate = json_number(target.get("FixedRate"))
         with self._lock:
-            if isinstance(rate, (int, float)) and not isinstance(rate, bool) and 0 <= rate <= 1:
-                self._bound = rate_bound(float(rate))
-            if isinstance(quota, int) and not isinstance(quota, bool) and quota >= 0:
+            if rate is not None and 0 <= rate <= 1:
+                self._bound = rate_bound(rate)
+            if quota is not None and quota >= 0:
                 self._quota = quota
-            if isinstance(ttl, (int, float)) and not isinstance(ttl, bool):
-                self._quota_expires = float(ttl)
+            if ttl is not None:
+                self._quota_expires = ttl
 
     def take_statistics(self) -> RuleStatistics:
         with self._lock:

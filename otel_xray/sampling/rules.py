@@ -11,6 +11,9 @@ the output of ``aws xray get-sampling-rules`` (``{"SamplingRuleRecords": […]}`
 or a single ``{"SamplingRule": …}``. A file in the aws-xray-sdk local format
 (``{"version": 1|2, …}``) is read by :func:`otel_xray.sampling.local.load_local_rules`;
 :func:`load_rules_file` accepts both.
+
+Internal: the public names are those of ``otel_xray.sampling``, which imports
+them from here.
 """
 
 from __future__ import annotations
@@ -18,19 +21,9 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, TypeVar, Union
 
-__all__ = [
-    "DEFAULT_RULE_NAME",
-    "DEFAULT_PRIORITY",
-    "SamplingRule",
-    "default_rule",
-    "parse_rule",
-    "parse_rules",
-    "sort_rules",
-    "load_rules_file",
-    "rules_from_document",
-]
+from ..values import json_int, json_number
 
 DEFAULT_RULE_NAME = "Default"
 #: The built-in rule's priority, outside the 1-9999 users can set, so that it sorts last.
@@ -45,10 +38,18 @@ _STRING_LIMITS = {
     "HTTPMethod": 10,
     "URLPath": 128,
 }
-_MATCHERS = ("ServiceName", "ServiceType", "Host", "HTTPMethod", "URLPath", "ResourceARN")
+# The matchers, in the API model's order: the API's member -> the SamplingRule field.
+_MATCHERS = {
+    "ServiceName": "service_name",
+    "ServiceType": "service_type",
+    "Host": "host",
+    "HTTPMethod": "http_method",
+    "URLPath": "url_path",
+    "ResourceARN": "resource_arn",
+}
 _KNOWN_FIELDS = frozenset(
     ("RuleName", "RuleARN", "ResourceARN", "Priority", "FixedRate", "ReservoirSize", "Version", "Attributes", "SamplingRateBoost")
-    + _MATCHERS
+    + tuple(_MATCHERS)
 )
 
 
@@ -108,6 +109,10 @@ class SamplingRule:
             document["SamplingRateBoost"] = dict(self.sampling_rate_boost)
         return document
 
+    def matchers(self) -> Dict[str, str]:
+        """The rule's globs by API member name (``ServiceName``, ``ServiceType``, ``Host``, ...)."""
+        return {member: getattr(self, field) for member, field in _MATCHERS.items()}
+
     def describe(self) -> str:
         """One line: what the rule samples."""
         reservoir = f"reservoir {self.reservoir_size}/s" if self.reservoir_size else "no reservoir"
@@ -128,9 +133,8 @@ def _where(rule: Mapping[str, Any], index: Optional[int]) -> str:
 
 def fraction(value: Any) -> Optional[float]:
     """``value`` as a fraction from 0 to 1, or ``None`` when it is not one."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= 1:
-        return float(value)
-    return None
+    number = json_number(value)
+    return number if number is not None and 0 <= number <= 1 else None
 
 
 def parse_rule(data: Any, index: Optional[int] = None, strict: bool = True) -> SamplingRule:
@@ -165,8 +169,8 @@ def parse_rule(data: Any, index: Optional[int] = None, strict: bool = True) -> S
     if strict and len(name) > 32:
         raise fail("RuleName must be 1-32 characters")
 
-    priority = data.get("Priority")
-    if not isinstance(priority, int) or isinstance(priority, bool):
+    priority = json_int(data.get("Priority"))
+    if priority is None:
         raise fail("Priority is required (an integer, 1-9999)")
     if strict and not (1 <= priority <= 9999 or (name == DEFAULT_RULE_NAME and priority == DEFAULT_PRIORITY)):
         raise fail(f"Priority {priority} is outside 1-9999 (only the Default rule has {DEFAULT_PRIORITY})")
@@ -175,22 +179,22 @@ def parse_rule(data: Any, index: Optional[int] = None, strict: bool = True) -> S
     if fixed_rate is None:
         raise fail(f"FixedRate is required, a fraction from 0 to 1 (0.05 is 5%), got {data.get('FixedRate')!r}")
 
-    reservoir = data.get("ReservoirSize")
-    if not isinstance(reservoir, int) or isinstance(reservoir, bool) or reservoir < 0:
-        raise fail(f"ReservoirSize is required, an integer >= 0 (requests per second), got {reservoir!r}")
+    reservoir = json_int(data.get("ReservoirSize"))
+    if reservoir is None or reservoir < 0:
+        raise fail(f"ReservoirSize is required, an integer >= 0 (requests per second), got {data.get('ReservoirSize')!r}")
 
     matchers: Dict[str, str] = {}
-    for member in _MATCHERS:
+    for member, field in _MATCHERS.items():
         value = data.get(member, "*" if strict else None)
         if not isinstance(value, str):
             raise fail(f"{member} must be a string (a glob; '*' matches anything), got {value!r}")
         if strict and len(value) > _STRING_LIMITS[member]:
             raise fail(f"{member} is longer than {_STRING_LIMITS[member]} characters")
-        matchers[member] = value
+        matchers[field] = value
 
-    version = data.get("Version", 1 if strict else None)
-    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise fail(f"Version must be an integer >= 1, got {version!r}")
+    version = json_int(data.get("Version", 1 if strict else None))
+    if version is None or version < 1:
+        raise fail(f"Version must be an integer >= 1, got {data.get('Version')!r}")
 
     raw_attributes = data.get("Attributes") or {}
     if not isinstance(raw_attributes, Mapping):
@@ -217,12 +221,7 @@ def parse_rule(data: Any, index: Optional[int] = None, strict: bool = True) -> S
         priority=priority,
         fixed_rate=fixed_rate,
         reservoir_size=reservoir,
-        service_name=matchers["ServiceName"],
-        service_type=matchers["ServiceType"],
-        host=matchers["Host"],
-        http_method=matchers["HTTPMethod"],
-        url_path=matchers["URLPath"],
-        resource_arn=matchers["ResourceARN"],
+        **matchers,
         version=version,
         attributes=tuple(sorted(attributes)),
         rule_arn=rule_arn,
@@ -275,15 +274,27 @@ def rules_from_document(document: Any, with_default: bool = True) -> Tuple[Sampl
 
 def load_rules_file(path: Union[str, "os.PathLike[str]"], with_default: bool = True) -> Tuple[SamplingRule, ...]:
     """Read a rules file (the API's shape or the aws-xray-sdk local format); ``ValueError`` naming the file."""
+    return read_json_file(path, "sampling rules file", lambda document: rules_from_document(document, with_default))
+
+
+_Parsed = TypeVar("_Parsed")
+
+
+def read_json_file(path: Union[str, "os.PathLike[str]"], what: str, parse: Callable[[Any], _Parsed]) -> _Parsed:
+    """``parse`` applied to the JSON in the file at ``path``; every ``ValueError`` names ``what`` and the file.
+
+    Both rules file readers (this module's and :mod:`otel_xray.sampling.local`'s) use it.
+    """
+    name = os.fspath(path)
     try:
-        with open(path, encoding="utf-8") as handle:
+        with open(name, encoding="utf-8") as handle:
             document = json.load(handle)
     except OSError as exc:
-        raise ValueError(f"cannot read sampling rules file {os.fspath(path)!r}: {exc.strerror or exc}") from None
+        raise ValueError(f"cannot read {what} {name!r}: {exc.strerror or exc}") from None
     except ValueError as exc:
-        raise ValueError(f"sampling rules file {os.fspath(path)!r} is not JSON: {exc}") from None
+        raise ValueError(f"{what} {name!r} is not JSON: {exc}") from None
     try:
-        return rules_from_document(document, with_default=with_default)
+        return parse(document)
     except ValueError as exc:
-        raise ValueError(f"sampling rules file {os.fspath(path)!r}: {exc}") from None
+        raise ValueError(f"{what} {name!r}: {exc}") from None
 

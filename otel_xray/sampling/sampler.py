@@ -15,6 +15,9 @@ in a forked child with its own client ID and statistics, stopped by
 ``polling_interval`` (300 s) plus up to 5 s of jitter; statistics and targets
 after 10 s plus up to 0.1 s, then at the shortest ``Interval`` the service
 returns; rules again as soon as a target says they changed.
+
+Internal: the public names are those of ``otel_xray.sampling``, which imports
+them from here.
 """
 
 from __future__ import annotations
@@ -34,14 +37,14 @@ from opentelemetry.trace import Link, SpanKind, get_current_span
 from opentelemetry.trace.span import TraceState
 from opentelemetry.util.types import Attributes
 
+from .. import _fork
 from ..config import parse_sampler_arg, sampler_settings
+from ..values import json_number
 from .client import MAX_STATISTICS_PER_CALL, SamplingApiError, SamplingClient
 from .local import DEFAULT_LOCAL_RULES, LocalRules, load_local_rules
 from .matching import CompiledRule, Matcher, ResourceFacts, compile_matcher, compile_rule, request_values, resource_facts
 from .reservoir import RuleState, RuleStatistics
 from .rules import SamplingRule, parse_rule, sort_rules
-
-__all__ = ["XRayRemoteSampler", "xray_sampler_from_arg", "RULES_CACHE_TTL", "new_client_id"]
 
 _logger = logging.getLogger("otel_xray.sampling")
 
@@ -152,7 +155,7 @@ class XRayRemoteSampler(Sampler):
         self._next_targets = 0.0
         self._warned: Dict[str, float] = {}
         self._decision_failed = False
-        _live_samplers.add(self)
+        _fork.reset_after_fork(self)
 
     # -- the decision ----------------------------------------------------------
     def should_sample(
@@ -325,9 +328,9 @@ class XRayRemoteSampler(Sampler):
                 _logger.debug("X-Ray sampling rule %s skipped: Version %s (only 1 is used)", rule.rule_name, rule.version)
                 continue
             rules.append(rule)
-            stamp = record.get("ModifiedAt") if isinstance(record, Mapping) else None
-            if isinstance(stamp, (int, float)) and not isinstance(stamp, bool):
-                modified = max(modified, float(stamp))
+            stamp = json_number(record.get("ModifiedAt")) if isinstance(record, Mapping) else None
+            if stamp is not None:
+                modified = max(modified, stamp)
         if not rules:
             self._failed("rules", f"{self._client.url}/GetSamplingRules answered no usable rule")
             return False
@@ -401,14 +404,14 @@ class XRayRemoteSampler(Sampler):
                 if state is None:
                     continue
                 state.apply_target(target)
-                interval = target.get("Interval")
-                if isinstance(interval, (int, float)) and not isinstance(interval, bool) and interval > 0:
-                    intervals.append(float(interval))
+                interval = json_number(target.get("Interval"))
+                if interval is not None and interval > 0:
+                    intervals.append(interval)
             for unprocessed in answer.get("UnprocessedStatistics") or ():
                 _logger.debug("X-Ray did not process sampling statistics: %s", unprocessed)
-            stamp = answer.get("LastRuleModification")
-            if isinstance(stamp, (int, float)) and not isinstance(stamp, bool):
-                last_modification = max(last_modification, float(stamp))
+            stamp = json_number(answer.get("LastRuleModification"))
+            if stamp is not None:
+                last_modification = max(last_modification, stamp)
         if last_modification > self._rules_modified_at:
             # The rules changed at the service: fetch them at the next turn of the loop, not in 5 minutes.
             self._rules_modified_at = last_modification
@@ -483,18 +486,6 @@ def _poll_loop(ref: "weakref.ReferenceType[XRayRemoteSampler]", wake: threading.
         del sampler
         wake.wait(delay)
         wake.clear()
-
-
-_live_samplers: "weakref.WeakSet[XRayRemoteSampler]" = weakref.WeakSet()
-
-
-def _after_fork_in_child() -> None:
-    for sampler in list(_live_samplers):
-        sampler._after_fork_in_child()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def xray_sampler_from_arg(arg: Optional[str] = None) -> XRayRemoteSampler:

@@ -27,7 +27,6 @@ import ipaddress
 import select
 import socket
 import threading
-import time
 import weakref
 from types import MappingProxyType
 from typing import Any, Dict, Mapping, Optional, Tuple

@@ -44,17 +44,18 @@ document from then on is refused (and so counted) with ``no_credentials`` or
 After ``os.fork()`` the child starts its own thread and botocore client on
 its first ``send``, with an empty queue (the parent's queued documents stay
 the parent's to send).
+
+Internal: chosen with the exporter's transport setting (see
+``otel_xray.__all__`` for the public API).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 import random as _random
 import threading
 import time
-import weakref
 from collections import Counter, deque
 from types import MappingProxyType
 from typing import Any, Callable, Deque, Dict, List, Mapping, NamedTuple, Optional, Tuple
@@ -75,16 +76,10 @@ except ImportError as _missing:  # pragma: no cover - depends on the environment
         "the 'api' transport sends through botocore, which is not installed: pip install 'otel-xray[api]'"
     ) from _missing
 
+from .. import _fork
 from .._sdk import suppress_instrumentation_context
 from ..version import __version__
 from .framing import MAX_DOCUMENT_BYTES
-
-__all__ = [
-    "XRayApiTransport",
-    "ApiFailure",
-    "ApiTransportStats",
-    "MAX_DOCUMENTS_PER_CALL",
-]
 
 _logger = logging.getLogger(__name__)
 
@@ -136,18 +131,6 @@ class ApiTransportStats(NamedTuple):
     in_flight_documents: int = 0
     #: Spans lost by cause, in all (``take_losses`` hands out the same, in instalments).
     losses: Mapping[str, int] = MappingProxyType({})
-
-
-_transports: "weakref.WeakSet[XRayApiTransport]" = weakref.WeakSet()
-
-
-def _after_fork_in_child() -> None:
-    for transport in list(_transports):
-        transport._reset_after_fork()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 # (encoded document as handed over, spans in it, bytes of its body)
@@ -251,7 +234,7 @@ class XRayApiTransport:
         # survives a fork, since the child has the same configuration.
         self._disabled: Optional[str] = None
         self._init_state()
-        _transports.add(self)
+        _fork.reset_after_fork(self)
         self._ensure_worker()
 
     # ------------------------------------------------------------ state
@@ -269,7 +252,6 @@ class XRayApiTransport:
         self._stopping = False
         self._abandon = threading.Event()
         self._thread: Optional[threading.Thread] = None
-        self._pid = os.getpid()
         self._client: Optional[Any] = None
         self._session: Optional[Any] = self._given_session
         self._endpoint_in_use: Optional[str] = None
@@ -281,7 +263,7 @@ class XRayApiTransport:
         self._retry_conditions = _standard_retries.StandardRetryConditions(max_attempts=self._max_attempts)
         self._throttling = _standard_retries.ThrottlingErrorDetector(self._retry_adapter)
 
-    def _reset_after_fork(self) -> None:
+    def _after_fork_in_child(self) -> None:
         if self._client is not None:
             self._inherited_clients.append(self._client)
         self._init_state()

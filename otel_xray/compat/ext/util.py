@@ -1,4 +1,7 @@
-"""Shared by the framework entry points."""
+"""Shared by the framework entry points.
+
+Internal to the entry points below it.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,8 @@
-"""Django app: configure the recorder from ``XRAY_RECORDER`` and put OpenTelemetry's Django middleware in place."""
+"""Django app: configure the recorder from ``XRAY_RECORDER`` and put OpenTelemetry's Django middleware in place.
+
+Internal: the public name is the app, ``otel_xray.compat.ext.django`` in
+``INSTALLED_APPS``.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +20,20 @@ _ENGINE_PATCHES = {
     "django.db.backends.sqlite3": ("sqlite3",),
     "django.db.backends.postgresql": ("psycopg", "psycopg2"),
     "django.db.backends.mysql": ("pymysql",),
+}
+# The recorder's configure() arguments -> the XRAY_RECORDER settings that give them.
+_CONFIGURE_FROM = {
+    "daemon_address": "AWS_XRAY_DAEMON_ADDRESS",
+    "sampling": "SAMPLING",
+    "sampling_rules": "SAMPLING_RULES",
+    "sampler": "SAMPLER",
+    "context_missing": "AWS_XRAY_CONTEXT_MISSING",
+    "plugins": "PLUGINS",
+    "service": "AWS_XRAY_TRACING_NAME",
+    "dynamic_naming": "DYNAMIC_NAMING",
+    "streaming_threshold": "STREAMING_THRESHOLD",
+    "max_trace_back": "MAX_TRACE_BACK",
+    "stream_sql": "STREAM_SQL",
 }
 _instrumented = False
 
@@ -38,19 +56,7 @@ class XRayConfig(AppConfig):  # type: ignore[misc,unused-ignore]
         settings = XRaySettings()
         if not settings.AWS_XRAY_TRACING_NAME:
             raise SegmentNameMissingException("Segment name is required.")
-        xray_recorder.configure(
-            daemon_address=settings.AWS_XRAY_DAEMON_ADDRESS,
-            sampling=settings.SAMPLING,
-            sampling_rules=settings.SAMPLING_RULES,
-            sampler=settings.SAMPLER,
-            context_missing=settings.AWS_XRAY_CONTEXT_MISSING,
-            plugins=settings.PLUGINS,
-            service=settings.AWS_XRAY_TRACING_NAME,
-            dynamic_naming=settings.DYNAMIC_NAMING,
-            streaming_threshold=settings.STREAMING_THRESHOLD,
-            max_trace_back=settings.MAX_TRACE_BACK,
-            stream_sql=settings.STREAM_SQL,
-        )
+        xray_recorder.configure(**{argument: getattr(settings, name) for argument, name in _CONFIGURE_FROM.items()})
         if settings.PATCH_MODULES:
             patch(settings.PATCH_MODULES, ignore_module_patterns=settings.IGNORE_MODULE_PATTERNS)
         if settings.AUTO_INSTRUMENT:

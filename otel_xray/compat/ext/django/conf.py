@@ -1,4 +1,7 @@
-"""The ``XRAY_RECORDER`` Django setting, read as aws-xray-sdk reads it: environment > settings > defaults."""
+"""The ``XRAY_RECORDER`` Django setting, read as aws-xray-sdk reads it: environment > settings > defaults.
+
+Internal to the Django app.
+"""
 
 from __future__ import annotations
 
