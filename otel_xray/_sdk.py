@@ -16,6 +16,8 @@ from __future__ import annotations
 import inspect
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
+from opentelemetry.trace import Status as _Status
+
 _EMPTY: Dict[str, Any] = {}
 
 
