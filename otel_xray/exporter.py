@@ -234,6 +234,8 @@ class XRaySpanExporter(SpanExporter):
             return _FAILURE
         try:
             if self._encode_otlp is None:
+                if len(spans) == 1:
+                    return self._export_one(spans[0])
                 return self._export_documents(spans)
             return self._export(spans)
         except Exception:  # the application must never see an exporter bug
@@ -317,6 +319,58 @@ class XRaySpanExporter(SpanExporter):
             self._send(doc, carried, counts, failures, shed, body, failure)  # type: ignore[arg-type]
             limit = transport.max_document_bytes
         return self._record_export(len(spans), exported, documents, sent_bytes, dropped, counts, failures, shed)
+
+    def _export_one(self, span: Any) -> SpanExportResult:
+        """:meth:`_export_documents` for a call of one span, with nothing around it that a batch needs.
+
+        One span per call is what ``SimpleSpanProcessor``, the Lambda
+        invocation processor and a quiet service's batch processor hand over:
+        a datagram is paid per span anyway, so the steps around it are kept to
+        translate, budget, encode, send and four counters. Anything unusual
+        (a dropped span, a translation count, a refusal, a document over the
+        limit, a loss to report) goes the batch's way from where it is.
+        """
+        counts: Dict[str, int] = {}
+        try:
+            doc = self._translator.translate(span, counts)
+        except SpanDropped:
+            return self._record_export(1, 0, 0, 0, 1, counts, None, None)
+        except Exception:
+            _logger.debug("otel-xray: cannot translate span %r", getattr(span, "name", None), exc_info=True)
+            counts["translation_errors"] = 1
+            return self._record_export(1, 0, 0, 0, 1, counts, None, None)
+        if "annotations" in doc:
+            over = self._assembler.budget.apply(doc)
+            if over:
+                counts["annotations_over_budget"] = over
+        body = encode_translated(doc)  # type: ignore[arg-type]
+        transport = self._transport
+        failure: Optional[str] = None
+        if len(body) <= transport.max_document_bytes:
+            failure = transport.send(body, 1)
+            if failure is None:
+                if counts:
+                    return self._record_export(1, 1, 1, len(body), 0, counts, None, None)
+                losses = transport.take_losses()
+                with self._lock:
+                    totals = self._counts
+                    totals["spans_received"] += 1
+                    totals["spans_exported"] += 1
+                    totals["documents_sent"] += 1
+                    totals["bytes_sent"] += len(body)
+                    if losses:
+                        self._count_later_losses(losses)
+                    # A loss held back by the report's interval is reported once the interval has passed.
+                    pending = totals["spans_dropped"] + totals["spans_dropped_by_queue"] > self._reported_loss
+                    newly = self._loss_to_report() if pending else 0
+                if newly:
+                    self._report_loss(newly)
+                return _SUCCESS
+        failures: Dict[str, int] = defaultdict(int)
+        shed: Dict[str, int] = defaultdict(int)
+        sending: Dict[str, int] = defaultdict(int, counts)
+        self._send(doc, 1, sending, failures, shed, body, failure)  # type: ignore[arg-type]
+        return self._record_export(1, 0, 0, 0, 0, sending, failures, shed)
 
     def _send(
         self,
