@@ -253,7 +253,7 @@ class XRaySpanExporter(SpanExporter):
         counts: Dict[str, int] = defaultdict(int)
         failures: Dict[str, int] = defaultdict(int)
         self._export_otlp(encode_otlp, spans, counts, failures)
-        return self._record(counts, failures, {})
+        return self._record_export(0, 0, 0, 0, 0, counts, failures, None)
 
     def _export_otlp(
         self, encode: Callable[[Sequence[Any]], Any], spans: Sequence[Any], counts: Dict[str, int], failures: Dict[str, int]
@@ -439,23 +439,6 @@ class XRaySpanExporter(SpanExporter):
             self._counts["spans_dropped"] += spans
             self._counts["spans_exported"] -= spans
 
-    def _record(self, counts: Dict[str, int], failures: Dict[str, int], shed: Dict[str, int]) -> SpanExportResult:
-        losses = self._transport.take_losses()
-        with self._lock:
-            totals = self._counts
-            for key, value in counts.items():
-                totals[key] += value
-            if failures or shed:
-                for kept, increments in ((self._failures, failures), (self._shed, shed)):
-                    for key, value in increments.items():
-                        kept[key] += value
-            if losses:
-                self._count_later_losses(losses)
-            newly = self._loss_to_report()
-        if newly:
-            self._report_loss(newly)
-        return SpanExportResult.FAILURE if failures or counts["spans_dropped"] else SpanExportResult.SUCCESS
-
     def _record_export(
         self,
         received: int,
@@ -467,7 +450,11 @@ class XRaySpanExporter(SpanExporter):
         failures: Optional[Dict[str, int]],
         shed: Optional[Dict[str, int]],
     ) -> SpanExportResult:
-        """:meth:`_record` for a JSON export, whose common counts come as numbers."""
+        """Add one call's counts to the totals, report a loss when one is due, and say how the call went.
+
+        The common counts come as numbers (``received`` ... ``dropped``); ``counts`` holds the rest by name
+        (an OTLP export puts all of its own there).
+        """
         losses = self._transport.take_losses()
         with self._lock:
             totals = self._counts

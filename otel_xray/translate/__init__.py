@@ -22,7 +22,7 @@ from .names import NameSanitizer
 from .options import TranslationOptions
 from .resource import ResourceInfo, resource_info
 from .._sdk import finished_span_fields
-from .segment import Caches, document_of, make_document, make_document_general, new_plan_cache, plan_for
+from .segment import Caches, document_of, make_document, new_plan_cache, plan_for
 
 __all__ = [
     "Translator",
@@ -30,7 +30,6 @@ __all__ = [
     "ResourceInfo",
     "resource_info",
     "make_document",
-    "make_document_general",
     "SpanDropped",
     "COUNTER_NAMES",
 ]
@@ -133,4 +132,4 @@ class Translator:
 
     def translate_general(self, span: SpanLike, dropped: Optional[MutableMapping[str, int]] = None) -> Document:
         """:meth:`translate` with every rule applied to every attribute, without the per-shape plans (for comparison)."""
-        return make_document_general(span, self.resource(span.resource), self.options, self._caches, dropped)
+        return make_document(span, self.resource(span.resource), self.options, self._caches, dropped, general=True)

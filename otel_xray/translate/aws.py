@@ -21,8 +21,6 @@ from ._attr import text
 
 __all__ = [
     "resource_aws_block",
-    "add_call_fields",
-    "add_call_fields_general",
     "add_call_fields_planned",
     "call_plan",
     "CallPlan",
@@ -167,13 +165,6 @@ def resource_aws_block(resource: Mapping[str, Any], used: Optional[Set[str]] = N
     return block
 
 
-def add_call_fields(block: Aws, attributes: Mapping[str, Any], consumed: Set[str]) -> None:
-    """Add the per-call fields of an AWS SDK span to ``block``; every key of :data:`CALL_KEYS` present is consumed."""
-    if CALL_KEYS.isdisjoint(attributes):
-        return  # the common case: not an AWS call
-    add_call_fields_general(block, attributes, consumed)
-
-
 class CallPlan(NamedTuple):
     """The call keys a span has: consumed as they are, each field's keys in the table's order, the table names."""
 
@@ -193,13 +184,6 @@ def call_plan(keys: AbstractSet[str]) -> Optional[CallPlan]:
         if found:
             fields.append((field, found))
     return CallPlan(present, tuple(fields), _TABLE_NAMES in keys)
-
-
-def add_call_fields_general(block: Aws, attributes: Mapping[str, Any], consumed: Set[str]) -> None:
-    """:func:`add_call_fields` without the short way: the whole table (the tests compare the two)."""
-    plan = call_plan(attributes.keys())
-    if plan is not None:
-        add_call_fields_planned(plan, block, attributes, consumed)
 
 
 def add_call_fields_planned(plan: CallPlan, block: Aws, attributes: Mapping[str, Any], consumed: Set[str]) -> None:

@@ -22,8 +22,6 @@ from .flags import status_code
 from .messaging import received_payload_size
 
 __all__ = [
-    "make_http",
-    "make_http_general",
     "make_http_planned",
     "http_plan",
     "HttpPlan",
@@ -201,19 +199,6 @@ def _length(value: Any) -> Optional[int]:
     return value if type(value) is int and 0 <= value <= INT64_MAX else None
 
 
-def make_http(
-    attributes: Mapping[str, Any],
-    is_server: bool,
-    events: Sequence[EventLike],
-    consumed: Set[str],
-    keep_url_query: bool = False,
-) -> Optional[Http]:
-    """Return the ``http`` block, or ``None``; add the recognised keys to ``consumed``."""
-    if HTTP_KEY_SET.isdisjoint(attributes):
-        return None  # the common case: no HTTP key, nothing to consume
-    return make_http_general(attributes, is_server, events, consumed, keep_url_query)
-
-
 class HttpPlan(NamedTuple):
     """The http keys a span has, in its attribute order, with what each contributes."""
 
@@ -234,20 +219,6 @@ def http_plan(keys: Iterable[str]) -> Optional[HttpPlan]:
         any(spec.sets_http for _, spec in specs),
         any(spec.sets_url for _, spec in specs),
     )
-
-
-def make_http_general(
-    attributes: Mapping[str, Any],
-    is_server: bool,
-    events: Sequence[EventLike],
-    consumed: Set[str],
-    keep_url_query: bool = False,
-) -> Optional[Http]:
-    """:func:`make_http` without the short way: the table applied to every attribute (the tests compare the two)."""
-    plan = http_plan(attributes)
-    if plan is None:
-        return None
-    return make_http_planned(plan, attributes, is_server, events, consumed, keep_url_query)
 
 
 def make_http_planned(

@@ -31,12 +31,10 @@ __all__ = [
     "FALLBACK_NAME",
     "sanitize_name",
     "NameSanitizer",
-    "document_name",
     "NameRule",
     "NAME_CHAIN",
     "NAMING_KEYS",
     "NAME_KEYS",
-    "chain_name",
     "NameSteps",
     "name_steps",
     "chain_steps",
@@ -157,7 +155,7 @@ NAME_CHAIN: Tuple[NameRule, ...] = (
     NameRule(_OUTGOING, _URL_KEYS, _url_host, needs=frozenset(_URL_KEYS)),
 )
 
-# Derived from the chain: a span with none of these keys is named by the rules that read no attribute.
+# Derived from the chain: every key some naming rule reads.
 NAMING_KEYS = frozenset(key for rule in NAME_CHAIN for key in rule.reads)
 RPC_SYSTEM, AWS_API = "rpc.system", "aws-api"
 # What naming may consume: the keys whose value is taken as the name as it is, and rpc.system.
@@ -167,9 +165,6 @@ _Step = Tuple[Tuple[str, ...], Optional[Picker], Optional[str], Optional[FrozenS
 _CHAIN_BY_KIND: Dict[int, Tuple[_Step, ...]] = {
     id(kind): tuple((rule.reads, rule.pick, rule.namespace, rule.needs) for rule in NAME_CHAIN if kind in rule.kinds)
     for kind in SpanKind
-}
-_SHORT_CHAIN_BY_KIND: Dict[int, Tuple[_Step, ...]] = {
-    key: tuple(step for step in steps if not step[0]) for key, steps in _CHAIN_BY_KIND.items()
 }
 
 
@@ -218,20 +213,6 @@ def _named(
     return fixed, None
 
 
-def document_name(
-    span_name: str,
-    kind: SpanKind,
-    attributes: Mapping[str, Any],
-    service_name: str,
-    sanitize: Callable[[str], str] = sanitize_name,
-) -> Tuple[str, Optional[str]]:
-    """The document's sanitised name and its namespace."""
-    if NAMING_KEYS.isdisjoint(attributes):
-        # No attribute names this span (most INTERNAL spans): only the rules that read none apply.
-        return _named(_SHORT_CHAIN_BY_KIND[id(kind)], span_name, kind, attributes, service_name, sanitize)
-    return _named(_CHAIN_BY_KIND[id(kind)], span_name, kind, attributes, service_name, sanitize)
-
-
 NameSteps = Tuple[_Step, ...]
 
 
@@ -268,7 +249,7 @@ def planned_name(
     sanitize: Callable[[str], str] = sanitize_name,
     consumed: Optional[Set[str]] = None,
 ) -> Tuple[str, Optional[str]]:
-    """:func:`document_name` by steps from :func:`name_steps` for the span's keys.
+    """The document's sanitised name and its namespace, by steps from :func:`name_steps` for the span's keys.
 
     ``consumed`` receives what the name and namespace show: the attribute whose value is the
     name as it is (:data:`NAME_KEYS`), and ``rpc.system`` when it is ``aws-api`` (the ``aws``
@@ -277,12 +258,3 @@ def planned_name(
     return _named(steps, span_name, kind, attributes, service_name, sanitize, consumed)
 
 
-def chain_name(
-    span_name: str,
-    kind: SpanKind,
-    attributes: Mapping[str, Any],
-    service_name: str,
-    sanitize: Callable[[str], str] = sanitize_name,
-) -> Tuple[str, Optional[str]]:
-    """:func:`document_name` without the short way (the tests compare the two)."""
-    return _named(_CHAIN_BY_KIND[id(kind)], span_name, kind, attributes, service_name, sanitize)

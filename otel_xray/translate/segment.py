@@ -22,8 +22,8 @@ keys present, from the rule modules' own tables (``name_steps``,
 attributes go to metadata, each marked with whether a rule may consume it
 (:data:`CONSUMABLE_KEYS`). Each rule then reads only what is there, and
 everything that no rule reads goes to metadata in the same pass.
-:func:`make_document_general` applies every rule to every attribute, the way
-the rules are written; the tests compare the two.
+``make_document(..., general=True)`` applies every rule to every attribute, the
+way the rules are written; the tests compare the two.
 """
 
 from __future__ import annotations
@@ -55,7 +55,6 @@ __all__ = [
     "TranslationOptions",
     "Caches",
     "make_document",
-    "make_document_general",
     "document_of",
     "plan_for",
     "SpanPlan",
@@ -179,14 +178,22 @@ def make_document(
     options: TranslationOptions,
     caches: Caches = _NO_CACHES,
     dropped: Optional[MutableMapping[str, int]] = None,
+    general: bool = False,
 ) -> Document:
     """Translate a finished span into an X-Ray segment or subsegment document.
 
     What is left out or repaired is counted in ``dropped`` (see ``dropped.py``);
     a span that cannot become a valid document raises :class:`SpanDropped`.
+    With ``general``, every rule is applied to every attribute, the way the
+    rules are written, instead of the plan for the span's shape (the tests
+    compare the two).
     """
     fields = finished_span_fields(span)
-    return document_of(span, fields, plan_for(fields[3], fields[9], options, caches.plans), resource, options, caches, dropped)
+    if general:
+        plan = general_plan(fields[3], tuple(fields[9]), options)
+    else:
+        plan = plan_for(fields[3], fields[9], options, caches.plans)
+    return document_of(span, fields, plan, resource, options, caches, dropped)
 
 
 def plan_for(
@@ -205,19 +212,6 @@ def plan_for(
         plan = compile_plan(kind, keys, options)
         plans.put(shape, plan, sum(len(key) for key in keys), plan.cost)
     return plan
-
-
-def make_document_general(
-    span: SpanLike,
-    resource: ResourceInfo,
-    options: TranslationOptions,
-    caches: Caches = _NO_CACHES,
-    dropped: Optional[MutableMapping[str, int]] = None,
-) -> Document:
-    """:func:`make_document` with every rule applied to every attribute, as the rules are written (the tests compare the two)."""
-    fields = finished_span_fields(span)
-    plan = general_plan(fields[3], tuple(fields[9]), options)
-    return document_of(span, fields, plan, resource, options, caches, dropped)
 
 
 def document_of(
