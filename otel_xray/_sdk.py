@@ -174,6 +174,13 @@ def batch_emit(processor: Any) -> Optional[Any]:
     return emit if callable(emit) else None
 
 
+def span_processors(provider: Any) -> Optional[Tuple[Any, ...]]:
+    """The span processors added to an SDK ``TracerProvider``, or ``None`` when they cannot be seen."""
+    multi = getattr(provider, "_active_span_processor", None)
+    processors = getattr(multi, "_span_processors", None)
+    return tuple(processors) if isinstance(processors, (tuple, list)) else None
+
+
 def _first_present(obj: Any, names: Tuple[str, ...]) -> Any:
     for name in names:
         value = getattr(obj, name, None)
@@ -209,6 +216,7 @@ def fast_paths() -> Mapping[str, bool]:
     span = provider.get_tracer("otel_xray._sdk").start_span("probe", attributes={"k": "v"})
     span.end()
     processor = BatchSpanProcessor(_Nothing())
+    provider.add_span_processor(processor)
     try:
         queue, limit = batch_queue(processor)
     finally:
@@ -221,6 +229,7 @@ def fast_paths() -> Mapping[str, bool]:
         "span_links": getattr(getattr(span, "_links", None), "_dq", None) is not None,
         "batch_queue": queue is not None and limit is not None,
         "batch_emit": batch_emit(processor) is not None,
+        "span_processors": span_processors(provider) == (processor,),
         "export_span_processor": initialize_takes_export_span_processor(),
     }
 

@@ -32,6 +32,8 @@ class XRayBatchSpanProcessor(BatchSpanProcessor):
     starts each segment, so that :func:`otel_xray.annotate` finds it.
     """
 
+    tracks_local_roots = True  # install_local_root_tracking adds no second tracker beside it
+
     def __init__(self, exporter: Optional[XRaySpanExporter] = None, **kwargs: Any) -> None:
         self.exporter = exporter if exporter is not None else XRaySpanExporter()
         super().__init__(self.exporter, **kwargs)
