@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test typecheck test-lowest bench clean
+.PHONY: demo test typecheck test-lowest bench profile clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,10 @@ $(VENV)/.installed-bench: $(BIN)/python pyproject.toml
 
 bench: $(VENV)/.installed-bench
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)
+
+# A sampling profile of export, by stage and function (PROFILE_ARGS: --batch N --seconds S).
+profile: $(VENV)/.installed-bench
+	$(BIN)/python -m benchmarks.profile $(PROFILE_ARGS)
 
 # The whole suite on the lowest versions pyproject.toml declares, in a virtualenv of its own.
 LOWEST     ?= .venv-lowest

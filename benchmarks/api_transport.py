@@ -4,7 +4,7 @@
 
 1. Application-thread cost of ``send`` per document (and per span), the same
    encoded documents for every candidate, median of interleaved rounds:
-   - UDP: today's ``UdpSender.send`` to a loopback socket (the baseline);
+   - UDP: ``UdpTransport.send`` to a loopback socket (the baseline);
    - API, endpoint stalled: ``XRayApiTransport.send`` while its worker is held
      inside a call (the hand-over alone);
    - API, draining into moto: while its worker sends to moto's X-Ray server
@@ -30,10 +30,10 @@ import time
 import urllib.request
 from typing import Any, Callable, Dict, List, Tuple
 
-from otel_xray.exporter import _span_count, nest_subsegments
+from otel_xray.assemble import nest
 from otel_xray.translate import Translator
-from otel_xray.wire.framing import encode_document
-from otel_xray.wire.udp import UdpSender
+from otel_xray.wire.framing import encode_body
+from otel_xray.wire.udp import UdpTransport
 
 from .bench import describe_machine, make_spans, print_table, sink
 
@@ -43,12 +43,12 @@ _QUEUE_BYTES = 4 * 1024 ** 3
 
 
 def pipeline_documents(spans: List[Any], batch: int = 512) -> List[Tuple[bytes, int]]:
-    """``[(datagram, spans in it)]``: translated, nested per export batch and encoded, as the exporter does."""
+    """``[(document body, spans in it)]``: translated, nested per export batch and encoded, as the exporter does."""
     translator = Translator()
     documents = []
     for start in range(0, len(spans), batch):
-        for doc in nest_subsegments([translator.translate(span) for span in spans[start : start + batch]]):
-            documents.append((encode_document(doc).datagram, _span_count(doc)))
+        for doc, count in nest([translator.translate(span) for span in spans[start : start + batch]]):
+            documents.append((encode_body(doc), count))  # type: ignore[arg-type]
     return documents
 
 
@@ -127,7 +127,7 @@ def section_hand_over(
     documents = documents * passes
     spans = sum(count for _, count in documents)
     receiver, address = sink()
-    udp = UdpSender(*address)
+    udp = UdpTransport(*address)
 
     # An endpoint that takes the connection but never answers: the worker's
     # first call waits there (without the GIL) for the rest of the run.
@@ -144,8 +144,8 @@ def section_hand_over(
 
     def udp_round() -> int:
         send = udp.send
-        for datagram, _ in documents:
-            send(datagram)
+        for body, count in documents:
+            send(body, count)
         return spans
 
     def stalled_round() -> int:
@@ -167,7 +167,7 @@ def section_hand_over(
 
     result = interleaved_after(
         {
-            "udp: UdpSender.send to a loopback socket (baseline)": udp_round,
+            "udp: UdpTransport.send to a loopback socket (baseline)": udp_round,
             "api: XRayApiTransport.send, endpoint stalled (hand-over only)": stalled_round,
             "api: XRayApiTransport.send, worker draining into moto": draining_round,
         },
@@ -181,7 +181,7 @@ def section_hand_over(
     black_hole.close()
     receiver.close()
     udp.close()
-    base = result["udp: UdpSender.send to a loopback socket (baseline)"]
+    base = result["udp: UdpTransport.send to a loopback socket (baseline)"]
     per_document = spans / len(documents)
     rows = []
     for name, us_per_span in result.items():

@@ -77,6 +77,13 @@ def main() -> int:
     sdk_bytes, _ = sdk[FULL_REQUEST]
     our_bytes, _ = ours[FULL_REQUEST]
     print(f"  the full request ({FULL_REQUEST}): {our_bytes:,d} B vs {sdk_bytes:,d} B, otel-xray/aws-xray-sdk = {our_bytes / sdk_bytes:.2f}")
+    from . import targets
+
+    ratios = {label: ours.get(label, (0, 0))[0] / sdk[label][0] for label in labels if label != "all" and sdk[label][0]}
+    worst = max(ratios, key=ratios.__getitem__)
+    targets.record_value("3", f"bytes per request, Flask app: the full request ({FULL_REQUEST})", our_bytes / sdk_bytes, 1.0)
+    targets.record_value("3", "bytes per request, Flask app: all requests together", ours["all"][0] / sdk["all"][0], 1.0)
+    targets.record_value("3", f"bytes per request, Flask app: the worst request ({worst})", ratios[worst], 1.0)
     return 0
 
 

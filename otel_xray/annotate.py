@@ -37,6 +37,8 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 from opentelemetry.trace import SpanKind
 
+from ._sdk import span_processors
+
 ANNOTATIONS_ATTRIBUTE = "aws.xray.annotations"
 METADATA_PREFIX = "aws.xray.metadata."
 
@@ -61,6 +63,8 @@ class LocalRootSpanProcessor(SpanProcessor):
     Cost: one dict lookup and one insert when a span starts, one removal when
     it ends. Add it to a provider once; more instances share one table.
     """
+
+    tracks_local_roots = True
 
     def __init__(self) -> None:
         tracking_installed()
@@ -113,7 +117,10 @@ def install_local_root_tracking(provider: Any) -> bool:
         return False
     if provider in _tracked_providers:
         return True
-    add(LocalRootSpanProcessor())
+    # XRayBatchSpanProcessor and InvocationSpanProcessor track roots themselves: a second
+    # tracker would note every span twice.
+    if not any(getattr(processor, "tracks_local_roots", False) for processor in span_processors(provider) or ()):
+        add(LocalRootSpanProcessor())
     _tracked_providers.add(provider)
     return True
 

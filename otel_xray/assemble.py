@@ -6,7 +6,11 @@ neighbours. This step, given the documents of one export call:
 - keeps each trace within X-Ray's 50 indexed annotations (:class:`AnnotationBudget`);
 - nests each subsegment inside its parent's document when the parent is in the
   same batch, as the X-Ray SDKs send them (:func:`nest`): fewer datagrams, fewer
-  bytes, fewer documents against X-Ray's per-Region quota. Nesting is a linear
+  bytes, fewer documents against X-Ray's per-Region quota. An embedded
+  subsegment leaves out ``trace_id``, ``parent_id`` and ``type``, which X-Ray
+  requires of independent subsegments only (its place in the document says
+  all three); the encoder puts them back on any it has to send on its own
+  (``wire.framing.encode_parts``). Nesting is a linear
   pass, never recursion; it stops at :data:`MAX_NESTING_DEPTH` levels (a deeper
   subsegment starts a document of its own), and parents that form a cycle
   cannot hide their spans: every document given comes out in exactly one tree;
@@ -23,7 +27,7 @@ from typing import Any, Dict, List, MutableMapping, Set, Tuple
 
 from . import _fork
 from .document import DEFAULT_NAMESPACE as OVER_BUDGET_NAMESPACE
-from .document import MAX_ANNOTATIONS_PER_TRACE, Document
+from .document import EMBEDDED_OMITS, MAX_ANNOTATIONS_PER_TRACE, Document
 # Traces whose annotation keys are remembered (oldest forgotten first).
 TRACES_REMEMBERED = 10_000
 # Embedded subsegments at most this deep below a document's top. Real traces
@@ -86,14 +90,21 @@ class AnnotationBudget:
         return len(over)
 
 
+def embed(doc: Document) -> Document:
+    """``doc`` made an embedded subsegment: without the fields its parent document says (:data:`EMBEDDED_OMITS`)."""
+    fields: Dict[str, Any] = doc  # type: ignore[assignment]
+    for key in EMBEDDED_OMITS:
+        fields.pop(key, None)
+    return doc
+
+
 def nest(docs: List[Document], max_depth: int = MAX_NESTING_DEPTH) -> List[Tuple[Document, int]]:
     """Nest the batch's subsegments into their parents; ``[(top-level document, spans it carries)]``.
 
     A subsegment goes inside its parent's document when the parent is in the
-    batch and in the same trace. Subsegments keep their ``trace_id``,
-    ``parent_id`` and ``type`` (as the Python SDK's do), so any of them can
-    still be sent on its own. One below ``max_depth`` levels, or in a cycle of
-    parents, starts a document of its own. Every document given appears exactly
+    batch and in the same trace, without its ``trace_id``, ``parent_id`` and
+    ``type`` (:func:`embed`). One below ``max_depth`` levels, or in a cycle of
+    parents, starts a document of its own (keeping all three). Every document given appears exactly
     once in the result; the counts add up to ``len(docs)``. Linear in the batch.
     """
     if len(docs) < 2:
@@ -143,6 +154,11 @@ def nest(docs: List[Document], max_depth: int = MAX_NESTING_DEPTH) -> List[Tuple
                 embedded.extend(kids)
             count += len(kids)
             for kid in kids:
+                # embed(kid), inline: this runs for nearly every span
+                fields: Dict[str, Any] = kid  # type: ignore[assignment]
+                fields.pop("trace_id", None)
+                fields.pop("parent_id", None)
+                fields.pop("type", None)
                 grandchildren = children.get(id(kid))
                 if grandchildren is not None:
                     pending.append((kid, grandchildren, depth + 1))
@@ -185,6 +201,7 @@ def _nest_cycles(
                     if depth >= max_depth:
                         cycle_heads.append(kid)
                         continue
+                    embed(kid)
                     doc.setdefault("subsegments", []).append(kid)
                     count += 1
                     pending.append((kid, depth + 1))
@@ -200,6 +217,13 @@ class Assembler:
 
     def assemble(self, docs: List[Document], counts: MutableMapping[str, int]) -> List[Tuple[Document, int]]:
         """Apply the annotation budget in batch order, then :func:`nest`; counts go into ``counts``."""
+        if len(docs) == 1:  # one span per call (a SimpleSpanProcessor's): the same steps, short
+            doc = docs[0]
+            if "annotations" in doc:
+                over = self.budget.apply(doc)
+                if over:
+                    counts["annotations_over_budget"] += over
+            return [(doc, 1)]
         apply = self.budget.apply
         over = 0
         for doc in docs:

@@ -103,6 +103,8 @@ class InvocationSpanProcessor(SpanProcessor):
     once when reached, which bounds memory in a long invocation.
     """
 
+    tracks_local_roots = True  # it notes each segment's first span itself (see otel_xray.annotate)
+
     def __init__(self, exporter: Any, max_batch: int = 512) -> None:
         self.exporter = exporter
         self._max_batch = max_batch

@@ -21,6 +21,9 @@ from opentelemetry.trace import SpanContext, SpanKind, Status
 # the assembling step alike.
 DEFAULT_NAMESPACE = "default"
 MAX_ANNOTATIONS_PER_TRACE = 50
+# What an independent subsegment must carry and an embedded one does not need: its place in
+# its parent's document says all three (X-Ray's "Required Subsegment Fields").
+EMBEDDED_OMITS = ("trace_id", "parent_id", "type")
 
 
 # ------------------------------------------------------------------ what is read

@@ -21,7 +21,7 @@ import threading
 import time
 from collections import Counter, defaultdict
 from types import MappingProxyType
-from typing import Any, Callable, Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence, cast
+from typing import Any, Callable, Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence
 
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
@@ -31,7 +31,7 @@ from .assemble import Assembler
 from .config import DaemonAddress, exporter_settings
 from .document import Document
 from .translate import SpanDropped, Translator
-from .wire.framing import TOO_LARGE, encode_body, encode_parts
+from .wire.framing import TOO_LARGE, encode_parts, encode_translated
 from .wire.otlp_udp import encode_otlp_datagrams, load_encoder, warn_if_outside_lambda
 from .wire.transport import Transport, create_transport
 from .wire.udp import SendFailure, UdpTransport
@@ -45,6 +45,7 @@ _LOSS_LOG_INTERVAL_SECONDS = 60.0
 _SHUTDOWN_TIMEOUT_MILLIS = 10_000
 
 _NOTHING: Mapping[str, int] = MappingProxyType({})
+_SUCCESS, _FAILURE = SpanExportResult.SUCCESS, SpanExportResult.FAILURE
 # Counts kept under their own ExporterStats field; every other count comes from translation.
 _OWN_COUNTS = frozenset(
     (
@@ -230,8 +231,12 @@ class XRaySpanExporter(SpanExporter):
     # -- export ------------------------------------------------------------------
     def export(self, spans: Sequence[Any]) -> SpanExportResult:
         if self._shutdown:
-            return SpanExportResult.FAILURE
+            return _FAILURE
         try:
+            if self._encode_otlp is None:
+                if len(spans) == 1:
+                    return self._export_one(spans[0])
+                return self._export_documents(spans)
             return self._export(spans)
         except Exception:  # the application must never see an exporter bug
             _logger.debug("otel-xray: export failed", exc_info=True)
@@ -241,16 +246,14 @@ class XRaySpanExporter(SpanExporter):
             return SpanExportResult.FAILURE
 
     def _export(self, spans: Sequence[Any]) -> SpanExportResult:
+        encode_otlp = self._encode_otlp
+        if encode_otlp is None:
+            return self._export_documents(spans)
         # defaultdicts rather than Counters: created per call, they must be cheap.
         counts: Dict[str, int] = defaultdict(int)
         failures: Dict[str, int] = defaultdict(int)
-        shed: Dict[str, int] = defaultdict(int)
-        encode_otlp = self._encode_otlp
-        if encode_otlp is not None:
-            self._export_otlp(encode_otlp, spans, counts, failures)
-        else:
-            self._export_documents(spans, counts, failures, shed)
-        return self._record(counts, failures, shed)
+        self._export_otlp(encode_otlp, spans, counts, failures)
+        return self._record_export(0, 0, 0, 0, 0, counts, failures, None)
 
     def _export_otlp(
         self, encode: Callable[[Sequence[Any]], Any], spans: Sequence[Any], counts: Dict[str, int], failures: Dict[str, int]
@@ -273,43 +276,118 @@ class XRaySpanExporter(SpanExporter):
                 failures[failure] += count
                 counts["spans_dropped"] += count
 
-    def _export_documents(
-        self, spans: Sequence[Any], counts: Dict[str, int], failures: Dict[str, int], shed: Dict[str, int]
-    ) -> None:
+    def _export_documents(self, spans: Sequence[Any]) -> SpanExportResult:
+        """Translate, assemble, encode and send; the common outcome is counted in local variables.
+
+        One span per call is what a ``SimpleSpanProcessor`` (or a quiet
+        service's batch processor) hands over, so the bookkeeping around
+        each call is kept small: what can only go wrong is counted in
+        dictionaries made when it does.
+        """
+        counts: Dict[str, int] = defaultdict(int)  # translation's counts, and the rare ways below
         translate = self._translator.translate
         docs: List[Document] = []
+        dropped = 0
         for span in spans:
             try:
-                doc = translate(span, counts)
+                docs.append(translate(span, counts))
             except SpanDropped:  # no valid document can be made; translation counted why
-                counts["spans_dropped"] += 1
-                continue
+                dropped += 1
             except Exception:
                 _logger.debug("otel-xray: cannot translate span %r", getattr(span, "name", None), exc_info=True)
                 counts["translation_errors"] += 1
-                counts["spans_dropped"] += 1
-                continue
-            docs.append(doc)
-        counts["spans_received"] += len(spans)
-        send = self._send
+                dropped += 1
+        exported = documents = sent_bytes = 0
+        failures: Optional[Dict[str, int]] = None
+        shed: Optional[Dict[str, int]] = None
+        transport = self._transport
+        send = transport.send
+        limit = transport.max_document_bytes
         for doc, carried in self._assembler.assemble(docs, counts):
             # From here on a document is any JSON object to the wire, which also encodes hand-built ones.
-            send(cast(Dict[str, Any], doc), carried, counts, failures, shed)
+            body = encode_translated(doc)  # type: ignore[arg-type]
+            failure: Optional[str] = None
+            if len(body) <= limit:  # the common case: one document, nothing shed
+                failure = send(body, carried)
+                if failure is None:
+                    exported += carried
+                    documents += 1
+                    sent_bytes += len(body)
+                    continue
+            if failures is None or shed is None:
+                failures, shed = defaultdict(int), defaultdict(int)
+            self._send(doc, carried, counts, failures, shed, body, failure)  # type: ignore[arg-type]
+            limit = transport.max_document_bytes
+        return self._record_export(len(spans), exported, documents, sent_bytes, dropped, counts, failures, shed)
+
+    def _export_one(self, span: Any) -> SpanExportResult:
+        """:meth:`_export_documents` for a call of one span, with nothing around it that a batch needs.
+
+        One span per call is what ``SimpleSpanProcessor``, the Lambda
+        invocation processor and a quiet service's batch processor hand over:
+        a datagram is paid per span anyway, so the steps around it are kept to
+        translate, budget, encode, send and four counters. Anything unusual
+        (a dropped span, a translation count, a refusal, a document over the
+        limit, a loss to report) goes the batch's way from where it is.
+        """
+        counts: Dict[str, int] = {}
+        try:
+            doc = self._translator.translate(span, counts)
+        except SpanDropped:
+            return self._record_export(1, 0, 0, 0, 1, counts, None, None)
+        except Exception:
+            _logger.debug("otel-xray: cannot translate span %r", getattr(span, "name", None), exc_info=True)
+            counts["translation_errors"] = 1
+            return self._record_export(1, 0, 0, 0, 1, counts, None, None)
+        if "annotations" in doc:
+            over = self._assembler.budget.apply(doc)
+            if over:
+                counts["annotations_over_budget"] = over
+        body = encode_translated(doc)  # type: ignore[arg-type]
+        transport = self._transport
+        failure: Optional[str] = None
+        if len(body) <= transport.max_document_bytes:
+            failure = transport.send(body, 1)
+            if failure is None:
+                if counts:
+                    return self._record_export(1, 1, 1, len(body), 0, counts, None, None)
+                losses = transport.take_losses()
+                with self._lock:
+                    totals = self._counts
+                    totals["spans_received"] += 1
+                    totals["spans_exported"] += 1
+                    totals["documents_sent"] += 1
+                    totals["bytes_sent"] += len(body)
+                    if losses:
+                        self._count_later_losses(losses)
+                    # A loss held back by the report's interval is reported once the interval has passed.
+                    pending = totals["spans_dropped"] + totals["spans_dropped_by_queue"] > self._reported_loss
+                    newly = self._loss_to_report() if pending else 0
+                if newly:
+                    self._report_loss(newly)
+                return _SUCCESS
+        failures: Dict[str, int] = defaultdict(int)
+        shed: Dict[str, int] = defaultdict(int)
+        sending: Dict[str, int] = defaultdict(int, counts)
+        self._send(doc, 1, sending, failures, shed, body, failure)  # type: ignore[arg-type]
+        return self._record_export(1, 0, 0, 0, 0, sending, failures, shed)
 
     def _send(
-        self, doc: Dict[str, Any], spans: int, counts: Dict[str, int], failures: Dict[str, int], shed: Dict[str, int]
+        self,
+        doc: Dict[str, Any],
+        spans: int,
+        counts: Dict[str, int],
+        failures: Dict[str, int],
+        shed: Dict[str, int],
+        body: bytes,
+        failure: Optional[str],
     ) -> None:
-        """Encode one assembled document and hand it to the transport (in parts if too large together)."""
+        """The rare ways for one assembled document, encoded as ``body``: refused by the transport
+        (``failure``: counted, or encoded again for the smaller limit it learnt), or over the limit
+        (sent in parts, shedding content if need be)."""
         transport = self._transport
         limit = transport.max_document_bytes
-        body = encode_body(doc)
-        if len(body) <= limit:  # the common case: one document, nothing shed
-            failure = transport.send(body, spans)
-            if failure is None:
-                counts["spans_exported"] += spans
-                counts["documents_sent"] += 1
-                counts["bytes_sent"] += len(body)
-                return
+        if failure is not None:
             if failure != SendFailure.MESSAGE_TOO_LONG or len(body) <= transport.max_document_bytes:
                 failures[failure] += spans
                 counts["spans_dropped"] += spans
@@ -361,22 +439,47 @@ class XRaySpanExporter(SpanExporter):
             self._counts["spans_dropped"] += spans
             self._counts["spans_exported"] -= spans
 
-    def _record(self, counts: Dict[str, int], failures: Dict[str, int], shed: Dict[str, int]) -> SpanExportResult:
+    def _record_export(
+        self,
+        received: int,
+        exported: int,
+        documents: int,
+        sent_bytes: int,
+        dropped: int,
+        counts: Dict[str, int],
+        failures: Optional[Dict[str, int]],
+        shed: Optional[Dict[str, int]],
+    ) -> SpanExportResult:
+        """Add one call's counts to the totals, report a loss when one is due, and say how the call went.
+
+        The common counts come as numbers (``received`` ... ``dropped``); ``counts`` holds the rest by name
+        (an OTLP export puts all of its own there).
+        """
         losses = self._transport.take_losses()
         with self._lock:
             totals = self._counts
-            for key, value in counts.items():
-                totals[key] += value
+            totals["spans_received"] += received
+            if exported:
+                totals["spans_exported"] += exported
+                totals["documents_sent"] += documents
+                totals["bytes_sent"] += sent_bytes
+            if dropped:
+                totals["spans_dropped"] += dropped
+            if counts:
+                for key, value in counts.items():
+                    totals[key] += value
             if failures or shed:
                 for kept, increments in ((self._failures, failures), (self._shed, shed)):
-                    for key, value in increments.items():
+                    for key, value in (increments or {}).items():
                         kept[key] += value
             if losses:
                 self._count_later_losses(losses)
             newly = self._loss_to_report()
         if newly:
             self._report_loss(newly)
-        return SpanExportResult.FAILURE if failures or counts["spans_dropped"] else SpanExportResult.SUCCESS
+        if failures or dropped or counts.get("spans_dropped"):
+            return _FAILURE
+        return _SUCCESS
 
     def _loss_to_report(self, force: bool = False) -> int:
         """Spans lost since the last report, if a report is due now (caller holds the lock)."""

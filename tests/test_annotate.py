@@ -111,6 +111,23 @@ def test_tracking_is_installed_once_per_provider() -> None:
     assert install_local_root_tracking(trace.NoOpTracerProvider()) is False
 
 
+@pytest.mark.parametrize("tracking_processor", ["XRayBatchSpanProcessor", "InvocationSpanProcessor"])
+def test_no_second_tracker_beside_a_processor_that_tracks(tracking_processor: str) -> None:
+    from otel_xray import InvocationSpanProcessor, XRayBatchSpanProcessor, XRaySpanExporter
+
+    make = {"XRayBatchSpanProcessor": XRayBatchSpanProcessor, "InvocationSpanProcessor": InvocationSpanProcessor}[tracking_processor]
+    provider = TracerProvider()
+    provider.add_span_processor(make(XRaySpanExporter(endpoint="127.0.0.1:9")))
+    assert install_local_root_tracking(provider)
+    processors = provider._active_span_processor._span_processors  # read only to count
+    assert [type(p).__name__ for p in processors] == [tracking_processor]  # every span noted once, not twice
+    tracer = provider.get_tracer("tests")
+    with tracer.start_as_current_span("root", kind=SpanKind.SERVER) as root:
+        with tracer.start_as_current_span("child"):
+            assert local_root_span() is root
+    provider.shutdown()
+
+
 def test_the_packages_own_processors_track_segments_without_another_processor(daemon: Any) -> None:
     from otel_xray import InvocationSpanProcessor, XRayBatchSpanProcessor, XRaySpanExporter
 

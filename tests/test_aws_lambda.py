@@ -24,6 +24,7 @@ from otel_xray.wire.otlp_udp import MAX_PROTOBUF_BYTES, encode_otlp_datagrams, l
 
 from .conftest import ROOT
 from .spans import make_span, span_context
+from .xray_fixtures import entities_as_read
 
 FUNCTION = "orders-fn"
 
@@ -88,7 +89,7 @@ def test_simulated_lambda_runtime_every_invocation_arrives_before_the_freeze(dae
 
     def check(number: int) -> None:
         root, parent, _ = invocations[number]
-        entities = {e["id"]: e for e in daemon.entities() if e.get("trace_id") == root}
+        entities = {e["id"]: e for e in entities_as_read(daemon.documents()) if e.get("trace_id") == root}
         function_span = next(e for e in entities.values() if e.get("parent_id") == parent)
         assert function_span["name"] == FUNCTION
         assert function_span["type"] == "subsegment"  # under the segment Lambda recorded
@@ -130,7 +131,7 @@ def test_opentelemetry_instrument_with_the_aws_lambda_instrumentation(daemon):
     ]
     _run_frozen_runtime(daemon, command, env, plan, expected_entities=2)
     for root, parent, _ in invocations:
-        entities = [e for e in daemon.entities() if e.get("trace_id") == root]
+        entities = [e for e in entities_as_read(daemon.documents()) if e.get("trace_id") == root]
         (function_span,) = [e for e in entities if e.get("parent_id") == parent]
         assert function_span["type"] == "subsegment" and function_span["name"] == FUNCTION
         assert "origin" not in function_span  # a subsegment: Lambda's own function segment carries the origin

@@ -12,6 +12,8 @@ import pytest
 
 from otel_xray.daemon.server import LocalDaemon
 
+from .xray_fixtures import entities_as_read
+
 FLASK_APP = """
 from flask import Flask
 from otel_xray.compat import xray_recorder
@@ -78,7 +80,7 @@ def _run(code: str, tmp_path: Any) -> List[Dict[str, Any]]:
         assert result.returncode == 0, result.stderr
         daemon.wait_quiet(quiet=0.3, timeout=10)
         assert all(item.verdict.valid for item in daemon.received())
-        return daemon.entities()
+        return entities_as_read(daemon.documents())
 
 
 def test_flask_middleware_gives_a_segment_per_request_under_the_incoming_trace(tmp_path: Any) -> None:

@@ -17,9 +17,10 @@ from typing import Any, Dict, Iterator, List, NamedTuple, Set, Tuple
 
 import pytest
 
-from otel_xray.daemon.server import LocalDaemon, flatten
+from otel_xray.daemon.server import LocalDaemon
 
 from .conftest import ROOT
+from .xray_fixtures import entities_as_read
 
 pytest.importorskip("aws_xray_sdk", reason="aws-xray-sdk (a test dependency) is not installed")
 pytest.importorskip("requests", reason="requests (a test dependency) is not installed")
@@ -72,7 +73,8 @@ def _type_name(value: Any) -> str:
 
 def facts(documents: List[Dict[str, Any]]) -> Set[Fact]:
     """What the comparison looks at, per entity, keyed by the entity's path of names in the trace's tree."""
-    entities = [entity for document in documents for entity in flatten(document)]
+    # As X-Ray reads them: an embedded subsegment takes its trace, parent and type from its place.
+    entities = entities_as_read(documents)
     by_id = {entity["id"]: entity for entity in entities}
     children: Dict[Any, List[Dict[str, Any]]] = {}
     for entity in entities:

@@ -189,13 +189,18 @@ CASES = [
 
 
 def _find(documents: Sequence[Dict[str, Any]], span_id: str) -> Tuple[Dict[str, Any], Optional[Dict[str, Any]]]:
-    """The document with ``span_id``, and the top-level document holding it if it is nested."""
+    """The document with ``span_id``, and the top-level document holding it if it is nested.
+
+    A nested one is returned as X-Ray reads it: embedded, it leaves out its ``trace_id``,
+    ``parent_id`` and ``type``, which its place in the top-level document says.
+    """
     for top in documents:
         if top.get("id") == span_id:
             return top, None
         for sub in top.get("subsegments", ()):
             if sub.get("id") == span_id:
-                return sub, top
+                assert not {"trace_id", "parent_id", "type"} & set(sub), "an embedded subsegment repeats what its place says"
+                return {**sub, "trace_id": top["trace_id"], "parent_id": top["id"], "type": "subsegment"}, top
     raise AssertionError(f"no document with id {span_id}")
 
 

@@ -97,7 +97,11 @@ def test_a_filter_narrows_the_list_and_a_bad_one_says_where(console):
     page.goto(console["url"])
     page.fill("#filter", 'service("payments") AND http.status = 503')
     page.click("#apply")
-    page.wait_for_function("document.querySelectorAll('.trace-row').length === 3")
+    # Not wait_for_function: when it has to poll it evaluates a string in the page, which the
+    # console's CSP (no 'unsafe-eval') refuses; Playwright's own assertion polls from outside.
+    from playwright.sync_api import expect
+
+    expect(page.locator(".trace-row")).to_have_count(3)
     assert set(page.locator(".trace-row .trace-name").all_text_contents()) == {"payments"}
     page.fill("#filter", "http.status = fast")
     page.press("#filter", "Enter")

@@ -46,8 +46,9 @@ def test_spans_arrive_as_valid_documents_with_subsegments_nested(daemon):
     segment = received.document
     (subsegment,) = segment["subsegments"]
     assert segment["name"] == "orders" and "type" not in segment and segment["http"]["response"]["status"] == 200
-    assert subsegment["name"] == "shop" and subsegment["type"] == "subsegment"
-    assert subsegment["parent_id"] == segment["id"] and subsegment["trace_id"] == segment["trace_id"]
+    # Embedded, a subsegment carries neither trace_id, parent_id nor type: X-Ray needs them of
+    # independent subsegments only, and its place in the segment says all three.
+    assert subsegment["name"] == "shop" and not {"type", "parent_id", "trace_id"} & set(subsegment)
     stats = exporter.stats()
     assert (stats.spans_exported, stats.documents_sent, stats.spans_dropped) == (2, 1, 0)
     assert stats.bytes_sent == received.size  # document bytes; the transport adds its header line
@@ -71,6 +72,9 @@ def test_nested_subsegments_under_subsegments_and_other_traces_stay_apart():
     roots = nest([leaf, mid, root, stranger, server_child])
     assert [(doc["name"], spans) for doc, spans in roots] == [("root", 3), ("x", 1), ("segment-child", 1)]
     assert root["subsegments"] == [mid] and mid["subsegments"] == [leaf]
+    # Embedded ones lose what their place says; the independent ones keep it.
+    assert mid == {"id": "b" * 16, "name": "mid", "subsegments": [leaf]} and leaf == {"id": "c" * 16, "name": "leaf"}
+    assert stranger["type"] == "subsegment" and stranger["parent_id"] == "a" * 16 and "trace_id" in stranger
 
 
 def test_too_large_together_is_sent_as_separate_documents(daemon):
@@ -86,6 +90,10 @@ def test_too_large_together_is_sent_as_separate_documents(daemon):
     assert all(r.verdict.valid for r in received) and all(r.size <= 64_000 for r in received)
     assert len(received) >= 2
     assert sorted(e["name"] for e in daemon.entities()) == ["c0", "c1", "c2", "c3", "c4", "svc"]
+    # Sent on their own, the subsegments carry again what their embedded form left out.
+    segment_id = "%016x" % parent.context.span_id
+    for doc in (r.document for r in received if r.document["name"] != "svc"):
+        assert (doc["type"], doc["parent_id"], doc["trace_id"]) == ("subsegment", segment_id, received[0].document["trace_id"])
     stats = exporter.stats()
     assert stats.spans_exported == 6 and stats.documents_trimmed == 0
 

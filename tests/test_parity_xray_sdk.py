@@ -21,6 +21,7 @@ pytest.importorskip("moto.server", reason="moto[server] comes with the test extr
 
 from .conftest import ROOT  # noqa: E402
 from .parity import console, harness  # noqa: E402
+from .xray_fixtures import entities_as_read  # noqa: E402
 
 TABLE = ROOT / "docs" / "differences-from-aws-xray-sdk.md"
 EXPECTED_STATUS = {
@@ -55,9 +56,8 @@ def _segment(run: harness.Run, label: str) -> dict:
 
 
 def _all(run: harness.Run) -> list:
-    from otel_xray.daemon.server import flatten
-
-    return [entity for document in run.documents() for entity in flatten(document)]
+    # As X-Ray reads them: an embedded subsegment takes its trace, parent and type from its place.
+    return entities_as_read(run.documents())
 
 
 @pytest.mark.parametrize("tracer", harness.TRACERS)

@@ -17,7 +17,7 @@ from .spans import make_span
 
 
 # The SDK release that brought a path; older supported SDKs take the public fallback, and must.
-FIRST_SDK_WITH = {"export_span_processor": (1, 29)}
+FIRST_SDK_WITH = {"export_span_processor": (1, 29), "batch_emit": (1, 28)}
 
 
 def sdk_version():
@@ -26,7 +26,7 @@ def sdk_version():
     return tuple(int(part) for part in __version__.split(".")[:2])
 
 
-@pytest.mark.parametrize("path", ["span_attributes", "span_events", "span_links", "batch_queue", "export_span_processor"])
+@pytest.mark.parametrize("path", ["span_attributes", "span_fields", "span_events", "span_links", "batch_queue", "batch_emit", "export_span_processor", "span_processors"])
 def test_every_fast_path_is_taken_on_this_sdk(path):
     taken = _sdk.fast_paths()[path]
     if sdk_version() < FIRST_SDK_WITH.get(path, (0, 0)):

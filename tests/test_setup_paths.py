@@ -17,6 +17,7 @@ from opentelemetry.util._importlib_metadata import entry_points
 
 
 from .conftest import ROOT
+from .xray_fixtures import entities_as_read
 
 EXAMPLES = ROOT / "examples"
 
@@ -42,7 +43,7 @@ def test_in_code_example(daemon):
     result = _run([sys.executable, str(EXAMPLES / "in_code.py")], _clean_env(AWS_XRAY_DAEMON_ADDRESS=daemon.endpoint))
     assert result.returncode == 0, result.stderr
     assert daemon.wait_for(2, entities=True)
-    docs = {d["name"]: d for d in daemon.entities()}
+    docs = {d["name"]: d for d in entities_as_read(daemon.documents())}
     # order.id is indexed by the exporter's setting; customer_tier was annotated from nested code.
     assert docs["checkout"]["annotations"] == {"order.id": "42", "customer_tier": "gold"}
     assert docs["load-order"]["parent_id"] == docs["checkout"]["id"]
@@ -103,7 +104,7 @@ def test_opentelemetry_instrument_with_environment_only_configuration(daemon):
     assert {"x-amzn-trace-id", "traceparent", "baggage"} <= {f.lower() for f in report["propagator_fields"]}
     assert started - 5 <= int(report["trace_id"][:8], 16) <= started + 60
     assert daemon.wait_for(2, entities=True)
-    docs = {d["name"]: d for d in daemon.entities()}
+    docs = {d["name"]: d for d in entities_as_read(daemon.documents())}
     assert set(docs) == {"example-app", "compute-price"}
     segment = docs["example-app"]
     assert segment["trace_id"] == "1-%s-%s" % (report["trace_id"][:8], report["trace_id"][8:])

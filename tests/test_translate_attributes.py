@@ -168,9 +168,34 @@ def test_r100_index_all_alone_does_not_annotate_consumed_attributes():
 def test_r93_resource_attributes_on_segments_as_otel_resource_metadata():
     doc = translate(parent=None, kind=SpanKind.SERVER, resource={"service.name": "s", "cloud.region": "eu-west-1", "tags": ("a", "b")})
     default = doc["metadata"]["default"]
-    assert default["otel.resource.service.name"] == "s"
     assert default["otel.resource.cloud.region"] == "eu-west-1"
     assert default["otel.resource.tags"] == ["a", "b"]
+    # The segment is named after the service: its name shows service.name, which is not repeated.
+    assert doc["name"] == "s" and "otel.resource.service.name" not in default
+
+
+@pytest.mark.parametrize(
+    "attributes, resource_metadata, kept",
+    [
+        # Named otherwise (aws.local.service), the segment does not show service.name: kept.
+        ({"aws.local.service": "front"}, (), True),
+        # Asked for by name, or with everything: kept.
+        ({}, ("service.name",), True),
+        ({}, ("all",), True),
+        ({}, ("service.*",), True),
+        # The default, on a segment named after the service: shown once, as its name.
+        ({}, (), False),
+    ],
+)
+def test_service_name_is_left_out_of_metadata_only_where_the_segment_name_shows_it(attributes, resource_metadata, kept):
+    span = make_span(kind=SpanKind.SERVER, attributes=attributes, resource={"service.name": "shop", "team": "t"})
+    doc = Translator(resource_metadata=resource_metadata).translate(span)
+    assert ("otel.resource.service.name" in doc["metadata"]["default"]) is kept
+
+
+def test_a_service_name_the_segment_name_changes_is_kept_in_metadata():
+    doc = translate(parent=None, kind=SpanKind.SERVER, resource={"service.name": "shop (eu)"})
+    assert doc["name"] == "shop eu" and doc["metadata"]["default"]["otel.resource.service.name"] == "shop (eu)"
 
 
 def test_r93_indexed_resource_attribute_becomes_annotation():

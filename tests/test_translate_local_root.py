@@ -60,8 +60,9 @@ def test_which_spans_get_a_service_segment(kind, parent, attributes, split):
     if split:
         (dependency,) = doc["subsegments"]
         assert doc["id"] == derived_segment_id(span.context.span_id) != own_id
-        assert dependency["id"] == own_id and dependency["parent_id"] == doc["id"]
-        assert "type" not in doc and dependency["type"] == "subsegment"
+        # Embedded: its place in the segment says its trace, parent and type (X-Ray needs them of independent subsegments only).
+        assert dependency["id"] == own_id and "type" not in doc
+        assert not {"trace_id", "parent_id", "type"} & set(dependency)
     else:
         assert doc["id"] == own_id and "subsegments" not in doc
     if attributes.get("aws.span.kind") == "LOCAL_ROOT":
@@ -88,7 +89,8 @@ def test_the_segment_is_the_service_and_the_call_is_its_remote_subsegment():
     assert doc["name"] == "billing-worker" and doc["parent_id"] == "%016x" % REMOTE.span_id
     assert doc["origin"] == "AWS::ECS::Fargate" and doc["service"]["version"] == "4.2"
     assert doc["aws"]["ecs"] == {"container": "worker", "launch_type": "fargate"} and "xray" in doc["aws"]
-    assert doc["metadata"] == {"default": {"otel.resource.service.name": "billing-worker", "otel.resource.deployment.environment": "prod"}}
+    # service.name is the segment's name: not repeated in its metadata.
+    assert doc["metadata"] == {"default": {"otel.resource.deployment.environment": "prod"}}
     assert doc["user"] == "alice"
     assert doc["fault"] is True and not {"error", "throttle"} & set(doc)
     assert (doc["start_time"], doc["end_time"]) == (call["start_time"], call["end_time"])
@@ -137,7 +139,7 @@ def test_in_lambda_the_function_segment_is_lambdas_own():
     under_lambda = translator.translate(make_span(kind=SpanKind.CLIENT, parent=REMOTE, attributes={"aws.span.kind": "LOCAL_ROOT"}))
     assert under_lambda["type"] == "subsegment" and "subsegments" not in under_lambda
     without_parent = translator.translate(make_span(kind=SpanKind.CLIENT))
-    assert without_parent["subsegments"][0]["type"] == "subsegment"
+    assert "type" not in without_parent and without_parent["subsegments"][0]["namespace"] == "remote"
 
 
 def test_indexed_resource_attributes_annotate_the_segment():

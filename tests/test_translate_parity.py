@@ -151,9 +151,10 @@ FARGATE = {
 @pytest.mark.parametrize(
     "setting, kept",
     [
-        # Default: what no other field shows, and nothing that differs in every process.
-        ((), {"service.name", "deployment.environment", "cloud.region"}),
-        (("service.instance.id", "telemetry.sdk.*"), {"service.name", "deployment.environment", "cloud.region", "service.instance.id", "telemetry.sdk.language", "telemetry.sdk.name", "telemetry.sdk.version"}),
+        # Default: what no other field shows (service.name is the segment's name), and nothing that
+        # differs in every process.
+        ((), {"deployment.environment", "cloud.region"}),
+        (("service.instance.id", "telemetry.sdk.*"), {"deployment.environment", "cloud.region", "service.instance.id", "telemetry.sdk.language", "telemetry.sdk.name", "telemetry.sdk.version"}),
         (("all",), set(FARGATE) | {"service.instance.id", "telemetry.sdk.language", "telemetry.sdk.name", "telemetry.sdk.version"}),
         (("none",), set()),
     ],
@@ -167,6 +168,22 @@ def test_resource_metadata_once_per_document_without_volatile_keys(setting, kept
     assert {key[len("otel.resource.") :] for key in metadata} == kept
 
 
+@pytest.mark.parametrize(
+    "zone, kept",
+    [
+        ("us-east-1a", False),  # aws.ecs.availability_zone says the region
+        ("us-east-1-bos-1a", False),  # a Local Zone's name starts with its region too
+        ("eu-west-1b", True),  # another region's zone says nothing about this one
+        (None, True),
+    ],
+)
+def test_cloud_region_is_left_out_where_an_availability_zone_shows_it(zone, kept):
+    resource = {**FARGATE, **({"cloud.availability_zone": zone} if zone else {})}
+    doc = Translator().translate(make_span(kind=SpanKind.SERVER, resource=resource))
+    assert ("otel.resource.cloud.region" in doc["metadata"]["default"]) is kept
+    assert doc["aws"]["ecs"].get("availability_zone") == zone
+
+
 def test_resource_metadata_and_the_xray_block_are_not_repeated_in_subsegments():
     resource = Resource.create(FARGATE)
     memory = InMemorySpanExporter()
@@ -178,7 +195,7 @@ def test_resource_metadata_and_the_xray_block_are_not_repeated_in_subsegments():
             pass
     provider.shutdown()
     child, parent = (Translator().translate(span) for span in memory.get_finished_spans())
-    assert "xray" in parent["aws"] and "otel.resource.service.name" in parent["metadata"]["default"]
+    assert "xray" in parent["aws"] and "otel.resource.deployment.environment" in parent["metadata"]["default"]
     assert not {"aws", "metadata", "origin", "service"} & set(child)
 
 
@@ -270,9 +287,10 @@ E2E: List[Any] = [
         id="service runtime",
     ),
     pytest.param(
-        dict(name="GET /", kind=SpanKind.SERVER, resource={"service.name": "s"}),
+        dict(name="GET /", kind=SpanKind.SERVER, resource={"service.name": "s", "team": "payments"}),
         {},
-        lambda docs: not any(key.startswith(("otel.resource.service.instance", "otel.resource.telemetry")) for key in _only(docs)["metadata"]["default"]),
+        lambda docs: not any(key.startswith(("otel.resource.service.instance", "otel.resource.telemetry")) for key in _only(docs)["metadata"]["default"])
+        and "otel.resource.team" in _only(docs)["metadata"]["default"],
         id="resource metadata without volatile keys",
     ),
     pytest.param(

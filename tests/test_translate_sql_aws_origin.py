@@ -64,15 +64,16 @@ def test_a_server_span_is_never_named_after_a_database():
         ),
         (
             {"db.system.name": "postgresql", "db.namespace": "shop", "db.query.text": "SELECT 1", "server.address": "db.internal", "server.port": 5432},
-            {"url": "postgresql://db.internal:5432/shop", "connection_string": "db.internal:5432/shop", "database_type": "postgresql", "sanitized_query": "SELECT 1"},
+            # Without db.connection_string, url says host, port and database: no connection_string repeats them.
+            {"url": "postgresql://db.internal:5432/shop", "database_type": "postgresql", "sanitized_query": "SELECT 1"},
         ),
         (
             {"db.system": "postgresql", "db.name": "shop", "net.peer.name": "db.internal", "net.peer.port": 5432, "db.user": "app"},
-            {"url": "postgresql://db.internal:5432/shop", "connection_string": "db.internal:5432/shop", "database_type": "postgresql", "user": "app"},
+            {"url": "postgresql://db.internal:5432/shop", "database_type": "postgresql", "user": "app"},
         ),
         (
             {"db.system": "microsoft.sql_server", "db.name": "x", "server.address": "sql.local"},
-            {"url": "microsoft.sql_server://sql.local/x", "connection_string": "sql.local/x", "database_type": "microsoft.sql_server"},
+            {"url": "microsoft.sql_server://sql.local/x", "database_type": "microsoft.sql_server"},
         ),
         (
             {"db.system": "sqlite", "db.statement": "select 1"},
@@ -109,8 +110,26 @@ def test_r74_to_r76_operation_region_request_id():
     assert doc["aws"]["region"] == "eu-west-1"
     assert doc["aws"]["request_id"] == "RID"
     assert doc["name"] == "DynamoDB" and doc["namespace"] == "aws"
-    # rpc.* naming keys stay in metadata; the field keys are consumed (R90).
-    assert doc["metadata"]["default"] == {"rpc.system": "aws-api", "rpc.service": "DynamoDB"}
+    # The field keys are consumed (R90); so are the naming keys the document shows: rpc.service is
+    # its name, rpc.system = aws-api its namespace (the Collector keeps both in metadata).
+    assert "metadata" not in doc
+
+
+@pytest.mark.parametrize(
+    "attributes, kind, left",
+    [
+        # A name the sanitiser changed keeps the attribute's own value in metadata.
+        ({"rpc.system": "grpc", "rpc.service": "shop.Cart(v2)"}, SpanKind.CLIENT, {"rpc.system": "grpc", "rpc.service": "shop.Cart(v2)"}),
+        ({"rpc.system": "grpc", "rpc.service": "shop.Cart"}, SpanKind.CLIENT, {"rpc.system": "grpc"}),
+        ({"messaging.system": "aws_sqs", "messaging.destination.name": "orders"}, SpanKind.PRODUCER, {"messaging.system": "aws_sqs"}),
+        ({"peer.service": "payments", "peer.service.extra": 1}, SpanKind.CLIENT, {"peer.service.extra": 1}),
+        # Another rule named it: both stay.
+        ({"peer.service": "payments", "rpc.service": "Cart"}, SpanKind.CLIENT, {"rpc.service": "Cart"}),
+    ],
+)
+def test_the_attribute_that_names_a_document_is_not_repeated_in_metadata(attributes, kind, left):
+    doc = translate(attributes=attributes, kind=kind)
+    assert doc["metadata"]["default"] == left
 
 
 @pytest.mark.parametrize(
@@ -170,7 +189,8 @@ def test_r71_non_aws_cloud_has_no_aws_block_and_loses_aws_fields():
 def test_r72_xray_block_on_segments():
     resource = {"service.name": "s", "telemetry.sdk.name": "opentelemetry", "telemetry.sdk.language": "python", "telemetry.sdk.version": "1.2.3"}
     doc = translate(resource=resource, kind=SpanKind.SERVER)
-    assert doc["aws"]["xray"] == {"sdk": "opentelemetry for python", "sdk_version": "1.2.3", "auto_instrumentation": False}
+    # auto_instrumentation is written when true only: absent means false to X-Ray.
+    assert doc["aws"]["xray"] == {"sdk": "opentelemetry for python", "sdk_version": "1.2.3"}
     resource["telemetry.auto.version"] = "0.1"
     assert translate(resource=resource, kind=SpanKind.SERVER)["aws"]["xray"]["auto_instrumentation"] is True
 

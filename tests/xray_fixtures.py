@@ -35,3 +35,17 @@ def subsegment(doc_id: str, name: str, start: float, duration: float = 0.01, **e
 def send(address, document: Any) -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.sendto(HEADER + json.dumps(document).encode(), address)
+
+
+def entities_as_read(documents: Any) -> list:
+    """Every segment and subsegment of ``documents``, as X-Ray reads them: an embedded subsegment,
+    which leaves out ``trace_id``, ``parent_id`` and ``type``, takes them from its place."""
+    found = []
+    pending = [(document, None) for document in reversed(list(documents))]
+    while pending:
+        entity, parent = pending.pop()
+        if parent is not None:
+            entity = {**entity, "trace_id": parent["trace_id"], "parent_id": parent["id"], "type": "subsegment"}
+        found.append(entity)
+        pending.extend((child, entity) for child in reversed(entity.get("subsegments") or ()))
+    return found

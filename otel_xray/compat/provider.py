@@ -198,11 +198,11 @@ def build_provider(
     provider = TracerProvider(
         resource=resource, sampler=CompatSampler(chosen, root, parent_based), id_generator=XRayIdGenerator()
     )
-    install_local_root_tracking(provider)
     exporter = XRaySpanExporter(endpoint=str(daemon) if daemon is not None else None)
     # In Lambda the process may be frozen right after the handler returns: send as
     # each span ends, as aws-xray-sdk sends each subsegment there.
     provider.add_span_processor(SimpleSpanProcessor(exporter) if in_lambda else XRayBatchSpanProcessor(exporter))
+    install_local_root_tracking(provider)  # after the processor, which may track roots itself
     return provider
 
 

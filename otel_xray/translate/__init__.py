@@ -21,7 +21,8 @@ from .dropped import COUNTER_NAMES, SpanDropped
 from .names import NameSanitizer
 from .options import TranslationOptions
 from .resource import ResourceInfo, resource_info
-from .segment import Caches, make_document
+from .._sdk import finished_span_fields
+from .segment import Caches, document_of, make_document, new_plan_cache, plan_for
 
 __all__ = [
     "Translator",
@@ -53,7 +54,7 @@ class Translator:
             ``()`` (the default: those not shown elsewhere and not volatile),
             ``("all",)``, ``("none",)``, or keys (``prefix.*`` patterns) kept as well.
         cache_bytes: the memory each cache may hold (names, stack traces, trace
-            IDs); ``0`` turns caching off; ``None`` for the defaults.
+            IDs, span plans); ``0`` turns caching off; ``None`` for the defaults.
     """
 
     def __init__(
@@ -87,11 +88,23 @@ class Translator:
                 sanitize=NameSanitizer() if cache_bytes is None else NameSanitizer(cache_bytes),
                 stacks=new_stack_cache() if cache_bytes is None else new_stack_cache(cache_bytes),
                 trace_ids=BoundedCache(TRACE_ID_CACHE_BYTES if cache_bytes is None else cache_bytes, 40),
+                plans=new_plan_cache() if cache_bytes is None else new_plan_cache(cache_bytes),
             )
         # id(resource) -> (resource, info); the resource is held so its id stays unique.
         self._resources: Dict[int, Any] = {}
+        # The last one (a process has one resource): (resource, info).
+        self._last: Any = (_USE_CWD, None)
 
     def resource(self, resource: Optional[ResourceLike]) -> ResourceInfo:
+        last = self._last
+        if last[0] is resource:
+            info_: ResourceInfo = last[1]
+            return info_
+        info_ = self._resource(resource)
+        self._last = (resource, info_)
+        return info_
+
+    def _resource(self, resource: Optional[ResourceLike]) -> ResourceInfo:
         key = id(resource)
         cached = self._resources.get(key)
         if cached is not None and cached[0] is resource:
@@ -110,4 +123,13 @@ class Translator:
         the names of :data:`COUNTER_NAMES`; a span that cannot become a valid
         document is counted there too and raises :class:`SpanDropped`.
         """
-        return make_document(span, self.resource(span.resource), self.options, self._caches, dropped)
+        fields = finished_span_fields(span)
+        resource = fields[8]
+        last = self._last
+        info: ResourceInfo = last[1] if last[0] is resource else self.resource(resource)
+        options, caches = self.options, self._caches
+        return document_of(span, fields, plan_for(fields[3], fields[9], options, caches.plans), info, options, caches, dropped)
+
+    def translate_general(self, span: SpanLike, dropped: Optional[MutableMapping[str, int]] = None) -> Document:
+        """:meth:`translate` with every rule applied to every attribute, without the per-shape plans (for comparison)."""
+        return make_document(span, self.resource(span.resource), self.options, self._caches, dropped, general=True)

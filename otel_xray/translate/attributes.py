@@ -25,6 +25,12 @@ __all__ = [
     "annotation_value",
     "split_attributes",
     "split_attributes_general",
+    "default_metadata",
+    "listed_split",
+    "split_mode",
+    "SPLIT_DEFAULT",
+    "SPLIT_LISTED",
+    "SPLIT_GENERAL",
     "DEFAULT_NAMESPACE",
     "ANNOTATIONS_ATTRIBUTE",
     "METADATA_PREFIX",
@@ -204,6 +210,87 @@ def _metadata_only(
             value = json_value(value)
         default[key] = value
     return default
+
+
+# How a span's attributes are split, by its keys and the settings (see split_mode).
+SPLIT_DEFAULT, SPLIT_LISTED, SPLIT_GENERAL = 0, 1, 2
+
+
+def split_mode(keys: Iterable[str], configured_indexed: Tuple[str, ...], index_all: bool) -> int:
+    """How a span with these attribute keys is split: :data:`SPLIT_GENERAL` when something is
+    indexed by the settings or an ``aws.xray.metadata.*`` namespace is present (every rule of
+    :func:`split_attributes_general`); else :data:`SPLIT_LISTED` with an ``aws.xray.annotations``
+    list (:func:`listed_split`); else :data:`SPLIT_DEFAULT` (:func:`default_metadata`)."""
+    if index_all or configured_indexed:
+        return SPLIT_GENERAL
+    listed = False
+    for key in keys:
+        if key == ANNOTATIONS_ATTRIBUTE:
+            listed = True
+        elif key.startswith(METADATA_PREFIX):
+            return SPLIT_GENERAL
+    return SPLIT_LISTED if listed else SPLIT_DEFAULT
+
+
+def listed_split(
+    order: Iterable[Tuple[str, bool]],
+    attributes: Mapping[str, Any],
+    consumed: Set[str],
+    resource_entries: Optional[ResourceEntries],
+) -> Optional[Tuple[Optional[Annotations], Optional[Metadata]]]:
+    """:func:`split_attributes_general` for :data:`SPLIT_LISTED` spans (nothing indexed by the settings, no
+    metadata namespace): the keys the ``aws.xray.annotations`` list names are annotated, the rest goes to
+    ``default``. ``None`` when the attribute is not a list (the general way decides)."""
+    listed = attributes[ANNOTATIONS_ATTRIBUTE]
+    if not isinstance(listed, (list, tuple)):
+        return None
+    indexed = {item for item in listed if type(item) is str}
+    split = _Split()
+    default = split.default
+    if resource_entries is not None:
+        for key, raw, safe, kept in resource_entries:
+            if key in indexed:
+                split.annotate(key, raw)
+            elif kept:
+                default[key] = safe
+    for key, ruled in order:
+        if ruled and key in consumed:
+            continue
+        value = attributes[key]
+        if value is None or key == ANNOTATIONS_ATTRIBUTE:
+            continue
+        if key in indexed:
+            split.annotate(key, value)
+        else:
+            default[key] = _metadata_value(value)
+    return split.build()
+
+
+def default_metadata(
+    order: Iterable[Tuple[str, bool]],
+    attributes: Mapping[str, Any],
+    consumed: Set[str],
+    resource_metadata: Optional[Dict[str, Any]],
+) -> Optional[Metadata]:
+    """The metadata when nothing is indexed (see :func:`needs_general_split`): every attribute not consumed
+    goes to ``default``, the resource's first. ``order`` is the span's keys in attribute order, each with
+    whether a rule may have consumed it (the others are not looked up in ``consumed``)."""
+    default = dict(resource_metadata) if resource_metadata else {}
+    for key, ruled in order:
+        if ruled and key in consumed:
+            continue
+        value = attributes[key]
+        # _metadata_value, inline: this runs for nearly every attribute of every span.
+        kind = type(value)
+        if kind is str:
+            if not value.isascii():
+                value = clean_str(value)
+        elif kind is not bool and not (kind is int and INT64_MIN <= value <= INT64_MAX):
+            if value is None:
+                continue
+            value = json_value(value)
+        default[key] = value
+    return {DEFAULT_NAMESPACE: default} if default else None
 
 
 def split_attributes(

@@ -13,13 +13,20 @@ and every key that fills a field is consumed.
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Mapping, Optional, Set, Tuple
+from typing import AbstractSet, Any, Dict, List, Mapping, NamedTuple, Optional, Set, Tuple
 
 from ..document import Aws, XRaySdk
 from ..values import clean_str
 from ._attr import text
 
-__all__ = ["resource_aws_block", "add_call_fields", "add_call_fields_general", "CALL_FIELDS", "CALL_KEYS"]
+__all__ = [
+    "resource_aws_block",
+    "add_call_fields_planned",
+    "call_plan",
+    "CallPlan",
+    "CALL_FIELDS",
+    "CALL_KEYS",
+]
 
 # The one table of this chain: aws field -> attribute keys, first non-empty string wins.
 CALL_FIELDS: Tuple[Tuple[str, Tuple[str, ...]], ...] = (
@@ -151,36 +158,52 @@ def resource_aws_block(resource: Mapping[str, Any], used: Optional[Set[str]] = N
     for key in ("telemetry.auto.version", "telemetry.distro.version"):
         if text(resource, key):
             used.add(key)
-    xray["auto_instrumentation"] = bool(text(resource, "telemetry.auto.version") or text(resource, "telemetry.distro.version"))
+    # Written when true only (absent means false to X-Ray), as the X-Ray SDKs write their flags.
+    if text(resource, "telemetry.auto.version") or text(resource, "telemetry.distro.version"):
+        xray["auto_instrumentation"] = True
     block["xray"] = xray
     return block
 
 
-def add_call_fields(block: Aws, attributes: Mapping[str, Any], consumed: Set[str]) -> None:
-    """Add the per-call fields of an AWS SDK span to ``block``; every key of :data:`CALL_KEYS` present is consumed."""
-    if CALL_KEYS.isdisjoint(attributes):
-        return  # the common case: not an AWS call
-    add_call_fields_general(block, attributes, consumed)
+class CallPlan(NamedTuple):
+    """The call keys a span has: consumed as they are, each field's keys in the table's order, the table names."""
+
+    keys: Tuple[str, ...]
+    fields: Tuple[Tuple[str, Tuple[str, ...]], ...]
+    table_names: bool
 
 
-def add_call_fields_general(block: Aws, attributes: Mapping[str, Any], consumed: Set[str]) -> None:
-    """:func:`add_call_fields` without the short way (the tests compare the two)."""
-    consumed.update(key for key in CALL_KEYS if key in attributes)
+def call_plan(keys: AbstractSet[str]) -> Optional[CallPlan]:
+    """:data:`CALL_FIELDS` restricted to the keys present, or ``None`` when the span is not an AWS call."""
+    present = tuple(key for key in sorted(CALL_KEYS) if key in keys)
+    if not present:
+        return None
+    fields = []
+    for field, field_keys in CALL_FIELDS:
+        found = tuple(key for key in field_keys if key in keys)
+        if found:
+            fields.append((field, found))
+    return CallPlan(present, tuple(fields), _TABLE_NAMES in keys)
+
+
+def add_call_fields_planned(plan: CallPlan, block: Aws, attributes: Mapping[str, Any], consumed: Set[str]) -> None:
+    """The per-call fields by a :func:`call_plan` for the span's keys (every key of the plan present)."""
+    consumed.update(plan.keys)
     fields: Dict[str, Any] = block  # type: ignore[assignment]  # members come from the table
-    get = attributes.get
-    for field, keys in CALL_FIELDS:
+    for field, keys in plan.fields:
         for key in keys:  # the first non-empty string wins
-            value = get(key)
+            value = attributes[key]
             if type(value) is str and value:
                 fields[field] = value if value.isascii() else clean_str(value)
                 break
-    tables = attributes.get(_TABLE_NAMES)
-    if isinstance(tables, (list, tuple)):
-        names = [clean_str(t) for t in tables if type(t) is str]
-        if len(names) == 1:
-            block["table_name"] = names[0]
-        elif len(names) > 1:
-            block["table_names"] = names
-            block.pop("table_name", None)
-    elif type(tables) is str and tables:
-        block["table_name"] = clean_str(tables)
+    if plan.table_names:
+        tables = attributes[_TABLE_NAMES]
+        if isinstance(tables, (list, tuple)):
+            names = [clean_str(t) for t in tables if type(t) is str]
+            if len(names) == 1:
+                block["table_name"] = names[0]
+            elif len(names) > 1:
+                block["table_names"] = names
+                block.pop("table_name", None)
+        elif type(tables) is str and tables:
+            block["table_name"] = clean_str(tables)

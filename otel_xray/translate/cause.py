@@ -23,10 +23,12 @@ from ._attr import text
 from .caches import BoundedCache
 from .stacktrace import parse_stacktrace
 
-__all__ = ["make_cause", "ParsedChain", "StackCache", "new_stack_cache", "EXCEPTION_EVENT"]
+__all__ = ["make_cause", "ParsedChain", "StackCache", "new_stack_cache", "EXCEPTION_EVENT", "STATUS_TEXT_ATTRIBUTE"]
 
 EXCEPTION_EVENT = "exception"
 AWS_HTTP_FAILURE_EVENT = "HTTP request failure"
+# The message of an ERROR span without exception events and without a status description (then consumed).
+STATUS_TEXT_ATTRIBUTE = "http.status_text"
 
 # Parsed stack traces, per translator: stack traces up to 64 KiB are remembered, in 2 MiB.
 STACK_CACHE_BYTES = 2 * 1024 * 1024
@@ -167,9 +169,9 @@ def make_cause(
         return cause
     if status is not StatusCode.ERROR:
         return None
-    if "http.status_text" in attributes:
-        consumed.add("http.status_text")
-    message = description or text(attributes, "http.status_text")
+    if STATUS_TEXT_ATTRIBUTE in attributes:
+        consumed.add(STATUS_TEXT_ATTRIBUTE)
+    message = description or text(attributes, STATUS_TEXT_ATTRIBUTE)
     if not message:
         return None
     return {"exceptions": [{"id": new_segment_id(), "type": "", "message": clean_str(message)}]}

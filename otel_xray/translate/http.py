@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Set
+from typing import Any, Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Set, Tuple
 
 from ..document import EventLike, Http, HttpRequest, HttpResponse
 from ..values import INT64_MAX, clean_str
@@ -21,7 +21,14 @@ from ._attr import first, text
 from .flags import status_code
 from .messaging import received_payload_size
 
-__all__ = ["make_http", "make_http_general", "HTTP_KEYS", "HTTP_KEY_SET", "MAX_HTTP_STRING_CHARS"]
+__all__ = [
+    "make_http_planned",
+    "http_plan",
+    "HttpPlan",
+    "HTTP_KEYS",
+    "HTTP_KEY_SET",
+    "MAX_HTTP_STRING_CHARS",
+]
 
 # The schema limits these request fields to 250 characters.
 MAX_HTTP_STRING_CHARS = 250
@@ -192,43 +199,47 @@ def _length(value: Any) -> Optional[int]:
     return value if type(value) is int and 0 <= value <= INT64_MAX else None
 
 
-def make_http(
+class HttpPlan(NamedTuple):
+    """The http keys a span has, in its attribute order, with what each contributes."""
+
+    keys: Tuple[str, ...]
+    roles: Tuple[Tuple[str, str], ...]  # (key, role)
+    has_http: bool  # a key that alone makes an http block is present
+    has_url: bool  # a key that alone makes request.url is present
+
+
+def http_plan(keys: Iterable[str]) -> Optional[HttpPlan]:
+    """The plan for a span with these attribute keys (in order), or ``None`` when none is an http key."""
+    specs = [(key, HTTP_KEYS[key]) for key in keys if key in HTTP_KEY_SET]
+    if not specs:
+        return None
+    return HttpPlan(
+        tuple(key for key, _ in specs),
+        tuple((key, spec.role) for key, spec in specs),
+        any(spec.sets_http for _, spec in specs),
+        any(spec.sets_url for _, spec in specs),
+    )
+
+
+def make_http_planned(
+    plan: HttpPlan,
     attributes: Mapping[str, Any],
     is_server: bool,
     events: Sequence[EventLike],
     consumed: Set[str],
     keep_url_query: bool = False,
 ) -> Optional[Http]:
-    """Return the ``http`` block, or ``None``; add the recognised keys to ``consumed``."""
-    if HTTP_KEY_SET.isdisjoint(attributes):
-        return None  # the common case: no HTTP key, nothing to consume
-    return make_http_general(attributes, is_server, events, consumed, keep_url_query)
-
-
-def make_http_general(
-    attributes: Mapping[str, Any],
-    is_server: bool,
-    events: Sequence[EventLike],
-    consumed: Set[str],
-    keep_url_query: bool = False,
-) -> Optional[Http]:
-    """:func:`make_http` without the short way (the tests compare the two)."""
+    """The ``http`` block from the keys :func:`http_plan` found (all of them present in ``attributes``)."""
+    consumed.update(plan.keys)
+    if not plan.has_http:
+        return None
     found: Dict[str, Any] = {}
-    has_http = has_url = False
+    has_url = plan.has_url
     client_ip: Optional[str] = None
     forwarded: Optional[str] = None
     peer_ip_seen = False
-    keys: List[str] = []
-    for key, value in attributes.items():
-        spec = HTTP_KEYS.get(key)
-        if spec is None:
-            continue
-        keys.append(key)
-        role, sets_http, sets_url = spec
-        if sets_http:
-            has_http = True
-        if sets_url:
-            has_url = True
+    for key, role in plan.roles:
+        value = attributes[key]
         if role not in _CLIENT_ROLES:
             found[role] = value
         elif role == "client_ip":
@@ -247,9 +258,6 @@ def make_http_general(
             peer_ip_seen = has_url = True
             if client_ip is None:
                 client_ip = value
-    consumed.update(keys)
-    if not has_http:
-        return None
 
     request: HttpRequest = {}
     method = found.get("method")

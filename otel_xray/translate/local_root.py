@@ -8,7 +8,8 @@ with the call as a remote (or ``aws``) subsegment inside it, and so does this:
 
 * the subsegment keeps the span's ID (children of the span point at it), its
   name, namespace, ``http``, ``sql``, the call's ``aws`` fields, ``cause``,
-  annotations, metadata and links;
+  annotations, metadata and links; embedded, it carries no ``trace_id``,
+  ``parent_id`` or ``type`` (the segment around it says them);
 * the segment is named after the service (``aws.local.service`` if set, else
   ``service.name``), gets an ID derived from the span's (so exporting the span
   again gives the same document, and it never equals the span's), the span's
@@ -23,9 +24,9 @@ spans are split the same way, and SERVER or INTERNAL ones are segments.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping, Set
+from typing import Any, Callable, Dict, Mapping, Set
 
-from ..document import Document, SpanLike
+from ..document import EMBEDDED_OMITS, Document, SpanLike
 from ..ids import derived_segment_id
 from ._attr import text
 from .attributes import split_attributes
@@ -70,7 +71,9 @@ def service_segment(
     parent_id = dependency.get("parent_id")
     if parent_id is not None:
         segment["parent_id"] = parent_id
-    dependency["parent_id"] = segment_id
+    fields: Dict[str, Any] = dependency  # type: ignore[assignment]
+    for key in EMBEDDED_OMITS:
+        fields.pop(key, None)
     dependency.setdefault("namespace", "remote")
     if "end_time" in dependency:
         segment["end_time"] = dependency["end_time"]
@@ -91,8 +94,9 @@ def service_segment(
     user = dependency.pop("user", None)
     if user is not None:
         segment["user"] = user
+    entries, resource_metadata = resource.for_segment(name)
     annotations, metadata = split_attributes(
-        {}, set(), options.indexed_attributes, options.index_all_attributes, resource.entries, resource.metadata
+        {}, set(), options.indexed_attributes, options.index_all_attributes, entries, resource_metadata
     )
     if annotations:
         segment["annotations"] = annotations

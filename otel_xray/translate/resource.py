@@ -17,12 +17,13 @@ patterns), everything (``all``, as the Collector does) or nothing (``none``).
 from __future__ import annotations
 
 import platform
-from typing import Any, Dict, FrozenSet, List, Mapping, NamedTuple, Optional, Sequence, Set, Tuple
+from typing import Any, Callable, Dict, FrozenSet, List, Mapping, NamedTuple, Optional, Sequence, Set, Tuple
 
 from ..document import Aws, Service
 from ..values import json_value
 from ._attr import text
 from .aws import resource_aws_block
+from .names import sanitize_name
 from .origin import ORIGIN_KEYS, origin
 
 __all__ = [
@@ -43,6 +44,7 @@ VOLATILE_RESOURCE_KEYS = frozenset(
 RESOURCE_METADATA_ALL = "all"
 RESOURCE_METADATA_NONE = "none"
 _DEFAULT_SERVICE_NAME = "unknown_service"
+_SERVICE_NAME_ENTRY = RESOURCE_PREFIX + "service.name"
 # The running interpreter, for service.runtime when the resource does not say (read once).
 _INTERPRETER = (platform.python_implementation(), platform.python_version())
 
@@ -58,6 +60,18 @@ class ResourceInfo(NamedTuple):
     entries: Tuple[Tuple[str, Any, Any, bool], ...]
     # the kept ones as metadata: {"otel.resource.<key>": JSON-safe value}
     metadata: Dict[str, Any]
+    # ``service.name`` as a segment named after it shows it (sanitised), when the default keeps it
+    # in metadata: such a segment leaves it out. None: kept on every segment.
+    shown_service_name: Optional[str] = None
+    # entries and metadata for a segment named after the service (without ``service.name``)
+    named_entries: Tuple[Tuple[str, Any, Any, bool], ...] = ()
+    named_metadata: Optional[Dict[str, Any]] = None
+
+    def for_segment(self, name: str) -> Tuple[Tuple[Tuple[str, Any, Any, bool], ...], Dict[str, Any]]:
+        """``(entries, metadata)`` for a segment named ``name``."""
+        if self.named_metadata is not None and name == self.shown_service_name:
+            return self.named_entries, self.named_metadata
+        return self.entries, self.metadata
 
 
 def is_default_service_name(name: str) -> bool:
@@ -106,7 +120,22 @@ def _kept(keep: Sequence[str]) -> Tuple[Optional[bool], FrozenSet[str], Tuple[st
     return None, exact, prefixes
 
 
-def resource_info(attributes: Optional[Mapping[str, Any]], resource_metadata: Sequence[str] = ()) -> ResourceInfo:
+def _region_in_zone(attributes: Mapping[str, Any], aws: Optional[Aws], used: Set[str]) -> None:
+    """``cloud.region`` is shown when an ``aws`` block shows an availability zone in it (``us-east-1a``)."""
+    region = text(attributes, "cloud.region")
+    zone = text(attributes, "cloud.availability_zone")
+    if not (region and zone.startswith(region) and aws is not None):
+        return
+    blocks: Mapping[str, Any] = aws
+    if any(isinstance(block, dict) and block.get("availability_zone") == zone for block in blocks.values()):
+        used.add("cloud.region")
+
+
+def resource_info(
+    attributes: Optional[Mapping[str, Any]],
+    resource_metadata: Sequence[str] = (),
+    sanitize: Callable[[str], str] = sanitize_name,
+) -> ResourceInfo:
     attributes = dict(attributes or {})
     used: Set[str] = set()
     service_name = _service_name(attributes)
@@ -118,19 +147,24 @@ def resource_info(attributes: Optional[Mapping[str, Any]], resource_metadata: Se
         used.update(ORIGIN_KEYS)
     elif aws is not None and "cloud.provider" in attributes:
         used.add("cloud.provider")
+    _region_in_zone(attributes, aws, used)
     service = _service_block(attributes, language, used)
 
     everything, exact, prefixes = _kept(resource_metadata)
     entries: List[Tuple[str, Any, Any, bool]] = []
+    by_default: Set[str] = set()  # kept only because the default keeps them (nothing asked for them)
     for key, value in attributes.items():
         if value is None:
             continue
         if everything is not None:
             kept = everything
         else:
-            kept = key in exact or key.startswith(prefixes) or (key not in used and key not in VOLATILE_RESOURCE_KEYS)
+            asked = key in exact or key.startswith(prefixes)
+            kept = asked or (key not in used and key not in VOLATILE_RESOURCE_KEYS)
+            if kept and not asked:
+                by_default.add(key)
         entries.append((RESOURCE_PREFIX + key, value, json_value(value), kept))
-    return ResourceInfo(
+    info = ResourceInfo(
         attributes=attributes,
         service_name=service_name,
         language=language,
@@ -140,3 +174,13 @@ def resource_info(attributes: Optional[Mapping[str, Any]], resource_metadata: Se
         entries=tuple(entries),
         metadata={key: safe for key, _, safe, kept in entries if kept},
     )
+    # A segment named after the service shows service.name as its name: the default leaves it out there.
+    shown = text(attributes, "service.name")
+    if "service.name" in by_default and shown and sanitize(shown) == shown:
+        named = tuple(entry if entry[0] != _SERVICE_NAME_ENTRY else entry[:3] + (False,) for entry in entries)
+        info = info._replace(
+            shown_service_name=shown,
+            named_entries=named,
+            named_metadata={key: safe for key, _, safe, kept in named if kept},
+        )
+    return info

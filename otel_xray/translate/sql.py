@@ -16,7 +16,7 @@ from ..document import Sql
 from ..values import clean_str
 from ._attr import first, text
 
-__all__ = ["SQL_SYSTEMS", "SQL_KEYS", "DATABASE_KEYS", "DATABASE_NAME_KEYS", "make_sql", "database_name", "database_host"]
+__all__ = ["SQL_SYSTEMS", "SQL_KEYS", "SYSTEM_KEYS", "DATABASE_KEYS", "DATABASE_NAME_KEYS", "make_sql", "database_name", "database_host"]
 
 SQL_SYSTEMS = frozenset(
     (
@@ -36,6 +36,8 @@ _USER = ("db.user",)
 _CONNECTION = "db.connection_string"
 _HOST = ("server.address", "net.peer.name")
 _PORT = ("server.port", "net.peer.port")
+# A span without one of these has no sql block.
+SYSTEM_KEYS = _SYSTEM
 # Consumed when a sql block results (the host and port keys are the http chain's).
 SQL_KEYS = _SYSTEM + _NAME + _STATEMENT + _USER + (_CONNECTION,)
 # A span is a database call when it has one of these; the naming rule reads the rest too.
@@ -120,8 +122,7 @@ def make_sql(attributes: Mapping[str, Any], consumed: Set[str]) -> Optional[Sql]
     connection = text(attributes, _CONNECTION)
     if connection:
         sql["connection_string"] = clean_str(connection + path)
-    elif host:
-        sql["connection_string"] = clean_str(address + path)
+    # Without db.connection_string, host, port and database are all in url already.
     sql["database_type"] = system
     user = first(attributes, _USER)
     if user:

@@ -26,8 +26,9 @@ absurd ID, say) is not sent, and the caller counts its spans as lost
 
 A document that holds embedded subsegments and is too large as a whole is
 split first: the parent and each subsegment go as documents of their own,
-which X-Ray accepts since subsegments keep ``trace_id``, ``parent_id`` and
-``type`` (:func:`encode_parts`). The walks here are loops, not recursion; the
+each subsegment given back the ``trace_id``, ``parent_id`` and ``type`` an
+independent subsegment needs (its embedded form leaves them out)
+(:func:`encode_parts`). The walks here are loops, not recursion; the
 nesting depth itself is bounded before this step (``otel_xray.assemble``),
 within what the JSON encoders handle.
 """
@@ -104,6 +105,23 @@ def encode_body(doc: Dict[str, Any]) -> bytes:
         if b"null" in body and _has_non_finite(doc):
             return _encode_stdlib(doc)
         return body
+    return _encode_stdlib(doc)
+
+
+def encode_translated(doc: Dict[str, Any]) -> bytes:
+    """:func:`encode_body` for a document the translator made (and the assembling step nested).
+
+    Those hold no NaN or infinity (the translator writes non-finite numbers
+    as strings), so the scan of the output for ``null`` that guards against
+    orjson writing one as ``null`` is left out: on this path it cost more
+    than the encoding itself.
+    """
+    if _orjson is not None:
+        try:
+            encoded: bytes = _orjson.dumps(doc)
+            return encoded
+        except (TypeError, ValueError):  # lone surrogates, huge ints, foreign types, deep nesting
+            pass
     return _encode_stdlib(doc)
 
 
@@ -264,6 +282,15 @@ def count_entities(doc: Dict[str, Any]) -> int:
     return count
 
 
+def _independent(child: Dict[str, Any], parent: Dict[str, Any]) -> None:
+    """``child``, embedded in ``parent``, as a subsegment sent on its own: with ``trace_id``, ``parent_id`` and ``type``."""
+    if "trace_id" not in child and "trace_id" in parent:
+        child["trace_id"] = parent["trace_id"]
+    if "parent_id" not in child and "id" in parent:
+        child["parent_id"] = parent["id"]
+    child.setdefault("type", "subsegment")
+
+
 def encode_parts(
     doc: Dict[str, Any], spans: int, max_bytes: int = MAX_DOCUMENT_BYTES, body: Optional[bytes] = None
 ) -> List[Part]:
@@ -287,8 +314,11 @@ def encode_parts(
             continue
         children = entity.pop("subsegments", None)
         if children:
-            # Too large together. Last in, first out: the parent goes first, then its subsegments in order.
+            # Too large together. Last in, first out: the parent goes first, then its subsegments in order,
+            # each now an independent subsegment of this entity.
             for child in reversed(children):
+                if isinstance(child, dict):
+                    _independent(child, entity)
                 pending.append((child, count_entities(child), None))
             pending.append((entity, 1, None))
             continue

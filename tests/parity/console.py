@@ -26,8 +26,7 @@ import re
 import urllib.parse
 from typing import Any, Dict, Iterable, List, NamedTuple, Optional, Set, Tuple
 
-from otel_xray.daemon.server import flatten
-
+from ..xray_fixtures import entities_as_read
 from .harness import Request, Run
 
 ABSENT = "absent"
@@ -50,12 +49,12 @@ Facts = Dict[Tuple[str, str, str], str]
 
 # ------------------------------------------------------------------ facts of one run
 def console_view(run: Run) -> Facts:
-    entities = [entity for document in run.documents() for entity in flatten(document)]
+    # As X-Ray reads them: an embedded subsegment takes its trace, parent and type from its place.
+    entities = entities_as_read(run.documents())
     by_id = {entity["id"]: entity for entity in entities if isinstance(entity.get("id"), str)}
     children: Dict[str, List[Dict[str, Any]]] = {}
     for entity in entities:
-        for child in entity.get("subsegments") or ():
-            _add_child(children, entity["id"], child)
+        # Embedded or independent alike: entities_as_read gives each subsegment its parent.
         if entity.get("type") == "subsegment" and entity.get("parent_id") in by_id:
             _add_child(children, entity["parent_id"], entity)
     segments = [entity for entity in entities if entity.get("type") != "subsegment"]
