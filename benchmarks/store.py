@@ -67,21 +67,15 @@ SMALL_RESOURCE = {
 
 
 def _small_request(tracer, index: int) -> None:
+    """The benchmark's request with only its outgoing HTTP call under it."""
     from opentelemetry.trace import SpanKind
 
+    from .workload import inventory_call_attributes, request_attributes, set_attributes
+
     with tracer.start_as_current_span("GET /orders/{id}", kind=SpanKind.SERVER) as request:
-        request.set_attribute("http.request.method", "GET")
-        request.set_attribute("url.scheme", "https")
-        request.set_attribute("url.path", f"/orders/{index}")
-        request.set_attribute("server.address", "shop.example.com")
-        request.set_attribute("http.route", "/orders/{id}")
-        request.set_attribute("user_agent.original", "Mozilla/5.0 (X11; Linux x86_64)")
-        request.set_attribute("client.address", "203.0.113.7")
+        set_attributes(request, request_attributes(index))
         with tracer.start_as_current_span("GET", kind=SpanKind.CLIENT) as call:
-            call.set_attribute("http.request.method", "GET")
-            call.set_attribute("url.full", f"http://inventory.internal:8080/stock/{index}")
-            call.set_attribute("server.address", "inventory.internal")
-            call.set_attribute("http.response.status_code", 200)
+            set_attributes(call, inventory_call_attributes(index))
         request.set_attribute("http.response.status_code", 200)
 
 

@@ -7,7 +7,7 @@ with the SDK that distro pins, records exactly the same spans as ours.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Dict, Sequence
 
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.trace import SpanKind, Status, StatusCode
@@ -47,20 +47,44 @@ class NoopExporter(SpanExporter):
         """What ``XRayBatchSpanProcessor`` calls when its queue is full (nothing to count here)."""
 
 
+def request_attributes(index: int) -> Dict[str, Any]:
+    """The incoming request's attributes (the SERVER span's), with a URL distinct per ``index``."""
+    return {
+        "http.request.method": "GET",
+        "url.scheme": "https",
+        "url.path": f"/orders/{index}",
+        "server.address": "shop.example.com",
+        "http.route": "/orders/{id}",
+        "user_agent.original": "Mozilla/5.0 (X11; Linux x86_64)",
+        "client.address": "203.0.113.7",
+        "network.protocol.version": "1.1",
+    }
+
+
+def inventory_call_attributes(index: int) -> Dict[str, Any]:
+    """The outgoing HTTP call's attributes (a CLIENT span's)."""
+    return {
+        "http.request.method": "GET",
+        "url.full": f"http://inventory.internal:8080/stock/{index}",
+        "server.address": "inventory.internal",
+        "server.port": 8080,
+        "http.response.status_code": 200,
+    }
+
+
+def set_attributes(span: Any, attributes: Dict[str, Any]) -> None:
+    """One ``set_attribute`` call per attribute, as instrumentations make them while a request runs."""
+    for key, value in attributes.items():
+        span.set_attribute(key, value)
+
+
 def record_trace(tracer: Any, index: int) -> None:
     """One request: a SERVER span and five children, as instrumentations record them.
 
     ``index`` makes the URL, the message ID and the inventory call distinct per request.
     """
     with tracer.start_as_current_span("GET /orders/{id}", kind=SpanKind.SERVER) as request:
-        request.set_attribute("http.request.method", "GET")
-        request.set_attribute("url.scheme", "https")
-        request.set_attribute("url.path", f"/orders/{index}")
-        request.set_attribute("server.address", "shop.example.com")
-        request.set_attribute("http.route", "/orders/{id}")
-        request.set_attribute("user_agent.original", "Mozilla/5.0 (X11; Linux x86_64)")
-        request.set_attribute("client.address", "203.0.113.7")
-        request.set_attribute("network.protocol.version", "1.1")
+        set_attributes(request, request_attributes(index))
         with tracer.start_as_current_span("SELECT shop.orders", kind=SpanKind.CLIENT) as query:
             query.set_attribute("db.system", "postgresql")
             query.set_attribute("db.name", "shop")
@@ -69,11 +93,7 @@ def record_trace(tracer: Any, index: int) -> None:
             query.set_attribute("net.peer.name", "db.internal")
             query.set_attribute("net.peer.port", 5432)
         with tracer.start_as_current_span("GET", kind=SpanKind.CLIENT) as call:
-            call.set_attribute("http.request.method", "GET")
-            call.set_attribute("url.full", f"http://inventory.internal:8080/stock/{index}")
-            call.set_attribute("server.address", "inventory.internal")
-            call.set_attribute("server.port", 8080)
-            call.set_attribute("http.response.status_code", 200)
+            set_attributes(call, inventory_call_attributes(index))
         with tracer.start_as_current_span("DynamoDB.GetItem", kind=SpanKind.CLIENT) as aws:
             aws.set_attribute("rpc.system", "aws-api")
             aws.set_attribute("rpc.service", "DynamoDB")
