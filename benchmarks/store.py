@@ -33,6 +33,8 @@ from otel_xray.daemon.server import LocalDaemon
 from otel_xray.daemon.store import TraceStore
 from otel_xray.daemon.validate import Verdict
 
+from .workload import ECS_RESOURCE, inventory_call_attributes, request_attributes, set_attributes
+
 _SENDER = textwrap.dedent(
     """
     import socket, sys
@@ -52,25 +54,17 @@ _SENDER = textwrap.dedent(
 # The second workload: a SERVER span with one CLIENT child (one level of nested subsegment) from a
 # smaller resource, about 2.5 kB per document: the typical request document the translator produces
 # once it no longer repeats the whole resource in every subsegment.
-SMALL_RESOURCE = {
-    "service.name": "checkout",
-    "service.version": "2.3.1",
-    "deployment.environment": "production",
-    "cloud.provider": "aws",
-    "cloud.platform": "aws_ecs",
-    "cloud.region": "us-east-1",
-    "cloud.account.id": "123456789012",
-    "aws.ecs.launchtype": "fargate",
-    "aws.ecs.task.arn": "arn:aws:ecs:us-east-1:123456789012:task/prod/0123456789abcdef0123456789abcdef",
-    "process.runtime.name": "cpython",
-}
+SMALL_KEYS = (
+    "service.name", "service.version", "deployment.environment", "cloud.provider", "cloud.platform", "cloud.region",
+    "cloud.account.id", "aws.ecs.launchtype", "aws.ecs.task.arn", "process.runtime.name",
+)
+SMALL_RESOURCE = {key: ECS_RESOURCE[key] for key in SMALL_KEYS}
 
 
 def _small_request(tracer, index: int) -> None:
     """The benchmark's request with only its outgoing HTTP call under it."""
     from opentelemetry.trace import SpanKind
 
-    from .workload import inventory_call_attributes, request_attributes, set_attributes
 
     with tracer.start_as_current_span("GET /orders/{id}", kind=SpanKind.SERVER) as request:
         set_attributes(request, request_attributes(index))
