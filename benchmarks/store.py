@@ -65,7 +65,6 @@ def _small_request(tracer, index: int) -> None:
     """The benchmark's request with only its outgoing HTTP call under it."""
     from opentelemetry.trace import SpanKind
 
-
     with tracer.start_as_current_span("GET /orders/{id}", kind=SpanKind.SERVER) as request:
         set_attributes(request, request_attributes(index))
         with tracer.start_as_current_span("GET", kind=SpanKind.CLIENT) as call:
