@@ -7,8 +7,8 @@
    alternating rounds. The sender keeps a bounded window of datagrams in
    flight, so nothing is lost to the kernel and the rate measured is the
    daemon's. With the store, the clock stops when the last document is
-   committed. 1a: the benchmark workload (7.8 kB documents, a segment with
-   5 nested subsegments); 1b: 2.5 kB documents (a segment with one).
+   committed. 1a: the benchmark workload (a segment with 5 nested
+   subsegments, about 2.6 kB); 1b: a segment with one (about 1.1 kB).
 2. Queries: 100,000 traces of 30 services put straight into a store, then the
    console's and the API's queries timed (median and worst of several runs).
 
@@ -52,7 +52,7 @@ _SENDER = textwrap.dedent(
 
 
 # The second workload: a SERVER span with one CLIENT child (one level of nested subsegment) from a
-# smaller resource, about 2.5 kB per document: the typical request document the translator produces
+# smaller resource, about 1.1 kB per document: the typical request document the translator produces
 # once it no longer repeats the whole resource in every subsegment.
 SMALL_KEYS = (
     "service.name", "service.version", "deployment.environment", "cloud.provider", "cloud.platform", "cloud.region",
