@@ -98,6 +98,24 @@ def test_too_large_together_is_sent_as_separate_documents(daemon):
     assert stats.spans_exported == 6 and stats.documents_trimmed == 0
 
 
+@pytest.mark.parametrize("batch", [False, True], ids=["one span per call", "in a batch"])
+def test_a_local_root_call_too_large_for_one_document_is_still_one_span(daemon, batch):
+    # A CLIENT span without a parent becomes two documents, the service's segment holding the call;
+    # split because it is too large together, they still carry one span between them.
+    call = make_span(name="call", kind=SpanKind.CLIENT, attributes={f"k{i}": "v" * 900 for i in range(80)})
+    exporter = XRaySpanExporter(endpoint=daemon.endpoint)
+    assert exporter.export([call, make_span(name="other")] if batch else [call]) is SpanExportResult.SUCCESS
+    stats = exporter.stats()
+    assert (stats.spans_received, stats.spans_exported, stats.spans_dropped) == (1 + batch, 1 + batch, 0)
+    assert stats.documents_sent == 2 + batch
+    assert daemon.wait_for(2 + batch)
+    received = daemon.received()
+    assert all(r.verdict.valid for r in received)
+    segment, subsegment = (r.document for r in received[:2])
+    assert (segment["name"], subsegment["name"]) == ("svc", "call")
+    assert (subsegment["type"], subsegment["parent_id"], subsegment["trace_id"]) == ("subsegment", segment["id"], segment["trace_id"])
+
+
 def test_no_daemon_listening_costs_a_counter_not_an_exception():
     exporter = XRaySpanExporter(endpoint=f"127.0.0.1:{free_udp_port()}")
     provider = provider_for(exporter, batch=False)
