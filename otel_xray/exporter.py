@@ -339,7 +339,7 @@ class XRaySpanExporter(SpanExporter):
             _logger.debug("otel-xray: cannot translate span %r", getattr(span, "name", None), exc_info=True)
             counts["translation_errors"] = 1
             return self._record_export(1, 0, 0, 0, 1, counts, None, None)
-        if "annotations" in doc:
+        if "annotations" in doc or "subsegments" in doc:  # subsegments: a local root's call
             over = self._assembler.budget.apply(doc)
             if over:
                 counts["annotations_over_budget"] = over

@@ -190,6 +190,24 @@ def test_annotation_budget_of_fifty_per_trace(daemon):
     assert exporter.stats().annotations_over_budget == 10
 
 
+@pytest.mark.parametrize("batch", [False, True], ids=["one span per call", "in a batch"])
+def test_annotations_of_a_local_root_call_count_against_the_trace_budget(daemon, batch):
+    # A CLIENT span without a parent is a service segment holding the call: the call's annotations
+    # are in the embedded subsegment, and the trace's budget of 50 holds for them as well.
+    call = make_span(name="call", kind=SpanKind.CLIENT, attributes={f"a{i:02d}": i for i in range(60)})
+    exporter = XRaySpanExporter(endpoint=daemon.endpoint, index_all_attributes=True)
+    # In a batch, a span of the same trace after it finds the budget spent.
+    inside = span_context(trace_id=call.context.trace_id, span_id=call.context.span_id)
+    exporter.export([call, make_span(name="other", parent=inside, attributes={"b": 1})] if batch else [call])
+    assert exporter.stats().annotations_over_budget == 10 + batch
+    assert daemon.wait_for(1 + batch)
+    segment = daemon.documents()[0]
+    (subsegment,) = [s for s in segment["subsegments"] if s["name"] == "call"]
+    assert "annotations" not in segment
+    assert subsegment["annotations"] == {f"a{i:02d}": i for i in range(50)}
+    assert subsegment["metadata"]["default"] == {f"a{i:02d}": i for i in range(50, 60)}
+
+
 def test_datagram_too_long_for_the_path_is_resent_smaller(daemon):
     exporter = XRaySpanExporter(endpoint=daemon.endpoint)
     real = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
