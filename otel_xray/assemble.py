@@ -59,11 +59,24 @@ class AnnotationBudget:
         self._used = OrderedDict()
 
     def apply(self, doc: Document) -> int:
-        """Move ``doc``'s annotations over its trace's budget to metadata; returns how many moved."""
-        annotations = doc.get("annotations")
-        if not annotations:
+        """Move the annotations of ``doc`` and of the subsegments embedded in it over its trace's budget
+        to metadata; returns how many moved.
+
+        Straight from translation, only a local root's service segment embeds one: the call, whose
+        annotations belong to the same trace (``translate.local_root``).
+        """
+        entities: List[Dict[str, Any]] = [doc]  # type: ignore[list-item]
+        if "subsegments" in doc:
+            index = 0
+            while index < len(entities):  # a loop over the tree, in document order by level: any depth
+                for child in entities[index].get("subsegments") or ():
+                    if isinstance(child, dict):
+                        entities.append(child)
+                index += 1
+        if not any(entity.get("annotations") for entity in entities):
             return 0
         trace_id = doc["trace_id"]
+        moves: List[Tuple[Dict[str, Any], List[str]]] = []
         with self._lock:
             used = self._used.get(trace_id)
             if used is None:
@@ -72,22 +85,31 @@ class AnnotationBudget:
                     self._used.popitem(last=False)
             else:
                 self._used.move_to_end(trace_id)
-            over = []
-            for key in annotations:
-                if key in used:
+            for entity in entities:
+                annotations = entity.get("annotations")
+                if not annotations:
                     continue
-                if len(used) < self._limit:
-                    used.add(key)
-                else:
-                    over.append(key)
-        if over:
-            metadata = doc.setdefault("metadata", {})
+                over = []
+                for key in annotations:
+                    if key in used:
+                        continue
+                    if len(used) < self._limit:
+                        used.add(key)
+                    else:
+                        over.append(key)
+                if over:
+                    moves.append((entity, over))
+        moved = 0
+        for entity, over in moves:
+            annotations = entity["annotations"]
+            metadata = entity.setdefault("metadata", {})
             default = metadata.setdefault(OVER_BUDGET_NAMESPACE, {})
             for key in over:
                 default[key] = annotations.pop(key)
             if not annotations:
-                del doc["annotations"]
-        return len(over)
+                del entity["annotations"]
+            moved += len(over)
+        return moved
 
 
 def embed(doc: Document) -> Document:
@@ -219,7 +241,7 @@ class Assembler:
         """Apply the annotation budget in batch order, then :func:`nest`; counts go into ``counts``."""
         if len(docs) == 1:  # one span per call (a SimpleSpanProcessor's): the same steps, short
             doc = docs[0]
-            if "annotations" in doc:
+            if "annotations" in doc or "subsegments" in doc:
                 over = self.budget.apply(doc)
                 if over:
                     counts["annotations_over_budget"] += over
@@ -227,7 +249,7 @@ class Assembler:
         apply = self.budget.apply
         over = 0
         for doc in docs:
-            if "annotations" in doc:
+            if "annotations" in doc or "subsegments" in doc:  # subsegments: a local root's call
                 over += apply(doc)
         if over:
             counts["annotations_over_budget"] += over

@@ -232,6 +232,14 @@ class XRaySpanExporter(SpanExporter):
     def export(self, spans: Sequence[Any]) -> SpanExportResult:
         if self._shutdown:
             return _FAILURE
+        if type(spans) is not list and type(spans) is not tuple:
+            # The SDK's processors hand over a list or a tuple; any other iterable is taken as one,
+            # so that what is counted below is what was received.
+            try:
+                spans = list(spans)
+            except Exception:
+                _logger.debug("otel-xray: export was given something that is not a sequence of spans", exc_info=True)
+                return _FAILURE
         try:
             if self._encode_otlp is None:
                 if len(spans) == 1:
@@ -339,7 +347,7 @@ class XRaySpanExporter(SpanExporter):
             _logger.debug("otel-xray: cannot translate span %r", getattr(span, "name", None), exc_info=True)
             counts["translation_errors"] = 1
             return self._record_export(1, 0, 0, 0, 1, counts, None, None)
-        if "annotations" in doc:
+        if "annotations" in doc or "subsegments" in doc:  # subsegments: a local root's call
             over = self._assembler.budget.apply(doc)
             if over:
                 counts["annotations_over_budget"] = over

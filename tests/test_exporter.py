@@ -98,6 +98,24 @@ def test_too_large_together_is_sent_as_separate_documents(daemon):
     assert stats.spans_exported == 6 and stats.documents_trimmed == 0
 
 
+@pytest.mark.parametrize("batch", [False, True], ids=["one span per call", "in a batch"])
+def test_a_local_root_call_too_large_for_one_document_is_still_one_span(daemon, batch):
+    # A CLIENT span without a parent becomes two documents, the service's segment holding the call;
+    # split because it is too large together, they still carry one span between them.
+    call = make_span(name="call", kind=SpanKind.CLIENT, attributes={f"k{i}": "v" * 900 for i in range(80)})
+    exporter = XRaySpanExporter(endpoint=daemon.endpoint)
+    assert exporter.export([call, make_span(name="other")] if batch else [call]) is SpanExportResult.SUCCESS
+    stats = exporter.stats()
+    assert (stats.spans_received, stats.spans_exported, stats.spans_dropped) == (1 + batch, 1 + batch, 0)
+    assert stats.documents_sent == 2 + batch
+    assert daemon.wait_for(2 + batch)
+    received = daemon.received()
+    assert all(r.verdict.valid for r in received)
+    segment, subsegment = (r.document for r in received[:2])
+    assert (segment["name"], subsegment["name"]) == ("svc", "call")
+    assert (subsegment["type"], subsegment["parent_id"], subsegment["trace_id"]) == ("subsegment", segment["id"], segment["trace_id"])
+
+
 def test_no_daemon_listening_costs_a_counter_not_an_exception():
     exporter = XRaySpanExporter(endpoint=f"127.0.0.1:{free_udp_port()}")
     provider = provider_for(exporter, batch=False)
@@ -170,6 +188,24 @@ def test_annotation_budget_of_fifty_per_trace(daemon):
     assert docs[1]["annotations"] == {f"more{i:02d}": i for i in range(10)}
     assert docs[1]["metadata"]["default"]["more15"] == 15
     assert exporter.stats().annotations_over_budget == 10
+
+
+@pytest.mark.parametrize("batch", [False, True], ids=["one span per call", "in a batch"])
+def test_annotations_of_a_local_root_call_count_against_the_trace_budget(daemon, batch):
+    # A CLIENT span without a parent is a service segment holding the call: the call's annotations
+    # are in the embedded subsegment, and the trace's budget of 50 holds for them as well.
+    call = make_span(name="call", kind=SpanKind.CLIENT, attributes={f"a{i:02d}": i for i in range(60)})
+    exporter = XRaySpanExporter(endpoint=daemon.endpoint, index_all_attributes=True)
+    # In a batch, a span of the same trace after it finds the budget spent.
+    inside = span_context(trace_id=call.context.trace_id, span_id=call.context.span_id)
+    exporter.export([call, make_span(name="other", parent=inside, attributes={"b": 1})] if batch else [call])
+    assert exporter.stats().annotations_over_budget == 10 + batch
+    assert daemon.wait_for(1 + batch)
+    segment = daemon.documents()[0]
+    (subsegment,) = [s for s in segment["subsegments"] if s["name"] == "call"]
+    assert "annotations" not in segment
+    assert subsegment["annotations"] == {f"a{i:02d}": i for i in range(50)}
+    assert subsegment["metadata"]["default"] == {f"a{i:02d}": i for i in range(50, 60)}
 
 
 def test_datagram_too_long_for_the_path_is_resent_smaller(daemon):

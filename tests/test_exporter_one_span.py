@@ -89,3 +89,19 @@ def test_one_span_per_call_to_a_closed_port_counts_every_span_lost():
     assert stats.spans_exported + stats.spans_dropped == 20
     assert stats.spans_dropped == stats.lost == sum(stats.send_failures.values()) == stats.send_failures["connection_refused"]
     assert stats.spans_dropped >= 19  # every datagram but possibly the last is refused before the flush collects it
+
+
+@pytest.mark.parametrize(
+    "make",
+    [lambda spans: iter(spans), lambda spans: (span for span in spans), lambda spans: {i: s for i, s in enumerate(spans)}.values()],
+    ids=["an iterator", "a generator", "dict values"],
+)
+@pytest.mark.parametrize("count", [1, 3])
+def test_any_iterable_of_spans_is_exported_as_a_sequence_would_be(daemon, make, count):
+    spans = [make_span(name=f"s{index}") for index in range(count)]
+    exporter = XRaySpanExporter(endpoint=daemon.endpoint)
+    assert exporter.export(make(spans)) is SpanExportResult.SUCCESS
+    stats = exporter.stats()
+    assert (stats.spans_received, stats.spans_exported, stats.spans_dropped) == (count, count, 0)
+    assert daemon.wait_for(count)
+    assert sorted(d["name"] for d in daemon.documents()) == [f"s{index}" for index in range(count)]

@@ -302,6 +302,9 @@ def encode_parts(
     the root of at most one attempt, so the encoder is called O(entities)
     times. ``doc`` loses its ``subsegments`` when split (it is the caller's
     batch, not the user's). ``body``: ``doc`` already encoded, if at hand.
+    The parts' spans add up to ``spans``: each subsegment split off carries
+    itself and those embedded in it, the parent what is left (a local root's
+    service segment holds its span's call and carries none of its own).
     """
     parts: List[Part] = []
     pending: List[Tuple[Dict[str, Any], int, Optional[bytes]]] = [(doc, spans, body)]
@@ -316,11 +319,16 @@ def encode_parts(
         if children:
             # Too large together. Last in, first out: the parent goes first, then its subsegments in order,
             # each now an independent subsegment of this entity.
+            carried = 0
             for child in reversed(children):
                 if isinstance(child, dict):
                     _independent(child, entity)
-                pending.append((child, count_entities(child), None))
-            pending.append((entity, 1, None))
+                child_spans = count_entities(child)
+                carried += child_spans
+                pending.append((child, child_spans, None))
+            # The parent carries what its subsegments do not: none for a local root's service
+            # segment, whose one span is the call inside it (translate.local_root).
+            pending.append((entity, max(count - carried, 0), None))
             continue
         fitted = encode_document(entity, max_bytes, encoded)
         parts.append(Part(fitted.body, count, fitted.shed, entity))
