@@ -29,11 +29,7 @@ _CHILD = textwrap.dedent(
     """
     import gc, json, logging, socket, sys, time
     sys.path.insert(0, sys.argv[1])
-    from benchmarks.workload import ECS_RESOURCE, SPANS_PER_TRACE, record_trace
-    from opentelemetry.sdk.resources import Resource
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from benchmarks.workload import SPANS_PER_TRACE, finished_spans
     from opentelemetry.sdk.extension.aws.trace import AwsXRayIdGenerator
     from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
     from amazon.opentelemetry.distro.otlp_udp_exporter import OTLPUdpSpanExporter
@@ -43,13 +39,7 @@ _CHILD = textwrap.dedent(
     # A datagram over UDP's limit is refused by the kernel and logged as an ERROR per call: not measured.
     logging.getLogger("amazon.opentelemetry.distro.otlp_udp_exporter").disabled = True
     traces, port = int(sys.argv[2]), int(sys.argv[3])
-    memory = InMemorySpanExporter()
-    provider = TracerProvider(resource=Resource.create(ECS_RESOURCE), id_generator=AwsXRayIdGenerator())
-    provider.add_span_processor(SimpleSpanProcessor(memory))
-    tracer = provider.get_tracer("bench")
-    for index in range(traces):
-        record_trace(tracer, index)
-    spans = list(memory.get_finished_spans())
+    spans = finished_spans(AwsXRayIdGenerator(), traces)
     exporter = OTLPUdpSpanExporter(endpoint="127.0.0.1:%d" % port)
     print(json.dumps({"spans": len(spans), "distro": version("aws-opentelemetry-distro"),
                       "sdk": version("opentelemetry-sdk"), "protobuf": api_implementation.Type()}), flush=True)

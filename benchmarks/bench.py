@@ -25,15 +25,14 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
 from otel_xray import XRayBatchSpanProcessor, XRayIdGenerator, XRaySpanExporter
 from otel_xray.assemble import nest
 from otel_xray.translate import Translator
 
 from . import targets
-from .workload import ECS_RESOURCE, SPANS_PER_TRACE, NoopExporter, record_trace
+from .workload import ECS_RESOURCE, SPANS_PER_TRACE, NoopExporter, finished_spans, record_trace
 
 __all__ = [
     "ECS_RESOURCE",
@@ -56,14 +55,8 @@ SAMPLE_EVERYTHING = {"version": 2, "rules": [], "default": {"fixed_target": 1, "
 
 # ------------------------------------------------------------------ workload
 def make_spans(traces: int) -> list:
-    memory = InMemorySpanExporter()
-    provider = TracerProvider(resource=Resource.create(ECS_RESOURCE), id_generator=XRayIdGenerator())
-    provider.add_span_processor(SimpleSpanProcessor(memory))
-    tracer = provider.get_tracer("bench")
-    for index in range(traces):
-        record_trace(tracer, index)
-    provider.shutdown()
-    return list(memory.get_finished_spans())
+    """The benchmark's requests, with X-Ray trace IDs, as the exporter receives them."""
+    return finished_spans(XRayIdGenerator(), traces)
 
 
 # ------------------------------------------------------------------ timing

@@ -115,3 +115,19 @@ def record_trace(tracer: Any, index: int) -> None:
         request.set_attribute("http.response.status_code", 200)
         request.set_status(Status(StatusCode.OK))
 
+
+def finished_spans(id_generator: Any, traces: int) -> list:
+    """The spans of ``traces`` requests on the ECS resource, finished, as an exporter receives them."""
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    memory = InMemorySpanExporter()
+    provider = TracerProvider(resource=Resource.create(ECS_RESOURCE), id_generator=id_generator)
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    tracer = provider.get_tracer("bench")
+    for index in range(traces):
+        record_trace(tracer, index)
+    provider.shutdown()
+    return list(memory.get_finished_spans())
