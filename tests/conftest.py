@@ -2,15 +2,40 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pathlib
-from typing import Iterator
+import subprocess
+import sys
+from typing import Any, Iterator
 
 import pytest
 
 from otel_xray.daemon.server import LocalDaemon
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def cli_run(*args: str, text: bool = False, timeout: float = 60) -> "subprocess.CompletedProcess[Any]":
+    """``otel-xray ARGS`` from this checkout, run to the end, its output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "otel_xray.cli", *args], cwd=ROOT, capture_output=True, text=text, timeout=timeout
+    )
+
+
+@contextlib.contextmanager
+def cli_process(*args: str, **popen: Any) -> Iterator["subprocess.Popen[Any]"]:
+    """``otel-xray ARGS`` from this checkout in a subprocess, its output on pipes (unless ``popen``
+    says otherwise); killed if it is still running when the block ends, whatever the test did."""
+    popen.setdefault("stdout", subprocess.PIPE)
+    popen.setdefault("stderr", subprocess.PIPE)
+    process = subprocess.Popen([sys.executable, "-m", "otel_xray.cli", *args], cwd=ROOT, **popen)
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
 SHARED = ROOT.parent / "shared"
 
 # Tests never reach a metadata service: where CI runs on EC2, in ECS or in Kubernetes, the

@@ -5,13 +5,11 @@ from __future__ import annotations
 import json
 import re
 import socket
-import subprocess
-import sys
 
 from otel_xray.cli import main
 from otel_xray.daemon.server import flatten
 
-from .conftest import ROOT
+from .conftest import cli_process, cli_run
 from .test_daemon_validate import GOOD
 from .test_wire_udp import free_udp_port
 
@@ -19,9 +17,7 @@ HEADER = '{"format":"json","version":1}'
 
 
 def cli(*args, timeout=60):
-    return subprocess.run(
-        [sys.executable, "-m", "otel_xray.cli", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout
-    )
+    return cli_run(*args, text=True, timeout=timeout)
 
 
 def test_validate_accepts_datagram_files_and_jsonl(tmp_path, capsys):
@@ -50,23 +46,13 @@ def test_validate_missing_file_exits_2(tmp_path, capsys):
 def test_daemon_command_receives_prints_and_stores(tmp_path):
     port = free_udp_port()
     out = tmp_path / "got.jsonl"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "otel_xray.cli", "daemon", "--listen", f"127.0.0.1:{port}", "--out", str(out), "--duration", "4"],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
+    daemon_args = ("daemon", "--listen", f"127.0.0.1:{port}", "--out", str(out), "--duration", "4")
+    with cli_process(*daemon_args, text=True) as process:
         assert "listening on udp 127.0.0.1:%d" % port in process.stdout.readline()
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
             sock.sendto(f"{HEADER}\n{json.dumps(GOOD)}".encode(), ("127.0.0.1", port))
             sock.sendto(b"junk", ("127.0.0.1", port))
         stdout, stderr = process.communicate(timeout=30)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
     assert process.returncode == 0, stderr
     assert "svc  [segment]" in stdout and "-- valid" in stdout
     assert "rejected datagram (4 bytes): missing header or document" in stdout

@@ -10,23 +10,16 @@ from __future__ import annotations
 
 import json
 import socket
-import subprocess
-import sys
 import time
 
 import pytest
 
-from .conftest import ROOT
+from .conftest import cli_process
+from .conftest import cli_run as cli
 from .test_daemon_validate import GOOD
 from .test_wire_udp import free_udp_port
 
 HEADER = '{"format":"json","version":1}'
-
-
-def cli(*args, timeout=60):
-    return subprocess.run(
-        [sys.executable, "-m", "otel_xray.cli", *args], cwd=ROOT, capture_output=True, timeout=timeout
-    )
 
 
 def _jsonl(*documents) -> str:
@@ -136,28 +129,17 @@ def _big_file(tmp_path):
 @pytest.mark.parametrize("command", [["show"], ["validate", "--verbose"]])
 def test_output_closed_early_exits_quietly(tmp_path, command):
     """``otel-xray show FILE | head -1``: the reader goes away; no BrokenPipeError, the usual SIGPIPE status."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "otel_xray.cli", *command, str(_big_file(tmp_path))],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    assert process.stdout.readline()
-    process.stdout.close()
-    stderr = process.stderr.read()
-    assert process.wait(timeout=60) == 141
+    with cli_process(*command, str(_big_file(tmp_path))) as process:
+        assert process.stdout.readline()
+        process.stdout.close()
+        stderr = process.stderr.read()
+        assert process.wait(timeout=60) == 141
     assert stderr == b""
 
 
 def test_daemon_with_its_output_closed_stops_quietly(tmp_path):
     port = free_udp_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "otel_xray.cli", "daemon", "--listen", f"127.0.0.1:{port}", "--duration", "30"],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    try:
+    with cli_process("daemon", "--listen", f"127.0.0.1:{port}", "--duration", "30") as process:
         assert b"listening on udp" in process.stdout.readline()
         process.stdout.close()
         datagram = f"{HEADER}\n{json.dumps(GOOD)}".encode()
@@ -169,7 +151,3 @@ def test_daemon_with_its_output_closed_stops_quietly(tmp_path):
                 time.sleep(0.05)
         assert process.wait(timeout=30) == 141
         assert process.stderr.read() == b""
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()

@@ -15,8 +15,6 @@ import io
 import json
 import signal
 import socket
-import subprocess
-import sys
 
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -25,7 +23,7 @@ from otel_xray.daemon.outfile import RotatingTextFile, parse_size
 from otel_xray.daemon.server import MAX_DOCUMENTS_PER_DATAGRAM, LocalDaemon
 from otel_xray.wire.otlp_udp import encode_otlp_datagrams, load_encoder
 
-from .conftest import ROOT
+from .conftest import cli_process, cli_run
 from .spans import raw_span, span_context
 from .test_daemon_server import send
 from .test_daemon_validate import GOOD
@@ -160,16 +158,10 @@ def test_parse_size_refuses(text):
 def test_daemon_command_rotates_its_out_file(tmp_path):
     port = free_udp_port()
     out = tmp_path / "got.jsonl"
-    process = subprocess.Popen(
-        [
-            sys.executable, "-m", "otel_xray.cli", "daemon", "--listen", f"127.0.0.1:{port}", "--out", str(out),
-            "--out-max-bytes", "2k", "--out-backups", "2", "--duration", "30", "--no-db",
-        ],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    try:
+    with cli_process(
+        "daemon", "--listen", f"127.0.0.1:{port}", "--out", str(out),
+        "--out-max-bytes", "2k", "--out-backups", "2", "--duration", "30", "--no-db",
+    ) as process:
         assert b"listening on udp" in process.stdout.readline()
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
             for index in range(60):
@@ -177,10 +169,6 @@ def test_daemon_command_rotates_its_out_file(tmp_path):
                 process.stdout.readline()  # one printed line per document: received before the next is sent
         process.send_signal(signal.SIGTERM)
         stdout, stderr = process.communicate(timeout=30)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
     assert process.returncode == 0, stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["got.jsonl", "got.jsonl.1", "got.jsonl.2"]
     assert all(p.stat().st_size <= 2048 for p in tmp_path.iterdir())
@@ -191,18 +179,12 @@ def test_daemon_command_rotates_its_out_file(tmp_path):
 
 
 def test_daemon_help_documents_the_output_cap():
-    result = subprocess.run([sys.executable, "-m", "otel_xray.cli", "daemon", "--help"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    result = cli_run("daemon", "--help", text=True)
     text = " ".join(result.stdout.split())
     assert "--out-max-bytes" in text and "--out-backups" in text and "FILE.jsonl.1" in text
     assert "default 64M" in text and "default 4" in text
 
 
 def test_daemon_command_refuses_a_bad_size():
-    result = subprocess.run(
-        [sys.executable, "-m", "otel_xray.cli", "daemon", "--out-max-bytes", "ten", "--duration", "0"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = cli_run("daemon", "--out-max-bytes", "ten", "--duration", "0", text=True)
     assert result.returncode == 2 and "--out-max-bytes" in result.stderr and "Traceback" not in result.stderr

@@ -13,8 +13,6 @@ import json
 import random
 import signal
 import socket
-import subprocess
-import sys
 from typing import Any, Dict, List
 
 import pytest
@@ -23,7 +21,7 @@ from otel_xray.daemon.server import LocalDaemon, flatten
 from otel_xray.daemon.show import document_line, render_traces
 from otel_xray.daemon.validate import REJECTION_CATEGORIES, Verdict, validate_document
 
-from .conftest import ROOT
+from .conftest import cli_process
 from .test_daemon_validate import GOOD
 from .test_wire_udp import free_udp_port
 
@@ -134,14 +132,8 @@ def test_a_failing_output_file_or_callback_does_not_stop_the_daemon():
 def test_every_hostile_payload_through_udp_into_the_real_daemon_command(tmp_path):
     port = free_udp_port()
     out = tmp_path / "got.jsonl"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "otel_xray.cli", "daemon", "--listen", f"127.0.0.1:{port}", "--out", str(out), "--duration", "30"],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
     final = dict(GOOD, name="final-and-valid")
-    try:
+    with cli_process("daemon", "--listen", f"127.0.0.1:{port}", "--out", str(out), "--duration", "30") as process:
         assert b"listening on udp" in process.stdout.readline()
         assert b"storing traces in" in process.stdout.readline()  # the default: a store beside the printout
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
@@ -154,10 +146,6 @@ def test_every_hostile_payload_through_udp_into_the_real_daemon_command(tmp_path
         assert b"final-and-valid  [segment]" in lines[-1] and lines[-1].rstrip().endswith(b"-- valid")
         process.send_signal(signal.SIGTERM)
         stdout, stderr = process.communicate(timeout=30)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
     assert process.returncode == 0, stderr
     assert b"Traceback" not in stderr
     rejected = sum(1 for h in HOSTILE if h[2] == "rejected")

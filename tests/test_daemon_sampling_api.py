@@ -5,16 +5,15 @@ from __future__ import annotations
 import datetime
 import http.client
 import json
-import socket
 import subprocess
-import sys
 
 import pytest
 
 from otel_xray.daemon.sampling_api import SamplingRulesService, format_statistics
 from otel_xray.sampling import SamplingRule, default_rule
 
-from .conftest import ROOT
+from .conftest import cli_process, cli_run
+from .real_xray_daemon import free_port
 from .sampling_helpers import SILENT_DEFAULT, T0, rule, sampling_daemon  # noqa: F401
 
 boto3 = pytest.importorskip("boto3", reason="boto3 comes with the test extras")
@@ -209,26 +208,9 @@ def test_replacing_rules_moves_last_rule_modification():
 
 
 # -- otel-xray daemon --sampling-rules ---------------------------------------------------
-def _free_port() -> int:
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp, socket.socket() as tcp:
-            udp.bind(("127.0.0.1", 0))
-            port = udp.getsockname()[1]
-            try:
-                tcp.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port")
-
-
 def _run_daemon(args, requests):
-    port = _free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "otel_xray.cli", "daemon", "--listen", f"127.0.0.1:{port}", *args],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
-    try:
+    port = free_port()
+    with cli_process("daemon", "--listen", f"127.0.0.1:{port}", *args, stderr=subprocess.STDOUT, text=True) as process:
         first = process.stdout.readline()
         assert f"listening on udp 127.0.0.1:{port}" in first, first + process.stdout.read()
         answers = []
@@ -240,11 +222,7 @@ def _run_daemon(args, requests):
         process.terminate()  # SIGTERM: the daemon prints its summary and exits 0
         output = process.stdout.read()
         process.wait(timeout=30)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        process.stdout.close()
+    process.stdout.close()
     assert process.returncode == 0, output
     return output, answers
 
@@ -288,10 +266,7 @@ def test_daemon_command_serves_the_default_rule_without_a_file():
 def test_daemon_command_refuses_a_bad_rules_file(tmp_path):
     path = tmp_path / "rules.json"
     path.write_text(json.dumps([{"RuleName": "r", "Priority": 1, "FixedRate": 5, "ReservoirSize": 1}]))
-    result = subprocess.run(
-        [sys.executable, "-m", "otel_xray.cli", "daemon", "--listen", f"127.0.0.1:{_free_port()}", "--sampling-rules", str(path)],
-        cwd=ROOT, capture_output=True, text=True, timeout=30,
-    )
+    result = cli_run("daemon", "--listen", f"127.0.0.1:{free_port()}", "--sampling-rules", str(path), text=True, timeout=30)
     assert result.returncode == 2
     assert f"sampling rules file '{path}': rule 'r': FixedRate is required, a fraction from 0 to 1 (0.05 is 5%), got 5" in result.stderr
 

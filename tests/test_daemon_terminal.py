@@ -11,15 +11,13 @@ from __future__ import annotations
 import json
 import signal
 import socket
-import subprocess
-import sys
 
 import pytest
 
 from otel_xray.daemon.show import document_line, escape_controls, render_traces
 from otel_xray.daemon.validate import validate_document
 
-from .conftest import ROOT
+from .conftest import cli_process, cli_run
 from .test_daemon_validate import GOOD
 from .test_wire_udp import free_udp_port
 
@@ -81,13 +79,7 @@ def test_document_line_and_tree_escape_span_data():
 def test_daemon_command_prints_hostile_span_data_escaped(tmp_path):
     port = free_udp_port()
     out = tmp_path / "got.jsonl"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "otel_xray.cli", "daemon", "--listen", f"127.0.0.1:{port}", "--out", str(out), "--duration", "30"],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    try:
+    with cli_process("daemon", "--listen", f"127.0.0.1:{port}", "--out", str(out), "--duration", "30") as process:
         assert b"listening on udp" in process.stdout.readline()
         assert b"storing traces in" in process.stdout.readline()  # the default: a store beside the printout
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
@@ -97,10 +89,6 @@ def test_daemon_command_prints_hostile_span_data_escaped(tmp_path):
             lines = [process.stdout.readline() for _ in range(3)]
         process.send_signal(signal.SIGTERM)
         stdout, stderr = process.communicate(timeout=30)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
     assert process.returncode == 0, stderr
     text = b"".join(lines).decode("utf-8") + stdout.decode("utf-8")
     _assert_safe(text, 3 + len(stdout.splitlines()))
@@ -116,9 +104,7 @@ def test_show_and_validate_print_hostile_span_data_escaped(tmp_path):
         encoding="utf-8",
     )
     for command in ("show", "validate"):
-        result = subprocess.run(
-            [sys.executable, "-m", "otel_xray.cli", command, str(path)], cwd=ROOT, capture_output=True, timeout=60
-        )
+        result = cli_run(command, str(path))
         assert b"Traceback" not in result.stderr, result.stderr
         text = result.stdout.decode("utf-8") + result.stderr.decode("utf-8")
         assert not any(ch in text for ch in FORBIDDEN), (command, text)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import subprocess
-import sys
 import time
 
 import pytest
@@ -16,7 +14,7 @@ from otel_xray.daemon.store import StoreError, TraceStore
 from otel_xray.daemon.validate import validate_document
 from otel_xray.daemon.xray_api import merge_trace_documents
 
-from .conftest import ROOT
+from .conftest import cli_run
 from .test_wire_udp import free_udp_port
 from .xray_fixtures import segment, send, subsegment, trace_id
 
@@ -168,10 +166,7 @@ def test_a_file_that_is_not_a_database_gives_a_clear_error(tmp_path):
 def test_the_daemon_command_refuses_a_corrupted_database_with_a_message(tmp_path):
     path = tmp_path / "traces.db"
     path.write_bytes(b"\0garbage" * 1000)
-    result = subprocess.run(
-        [sys.executable, "-m", "otel_xray.cli", "daemon", "--listen", f"127.0.0.1:{free_udp_port()}", "--db", str(path), "--duration", "1"],
-        cwd=ROOT, capture_output=True, text=True, timeout=60,
-    )
+    result = cli_run("daemon", "--listen", f"127.0.0.1:{free_udp_port()}", "--db", str(path), "--duration", "1", text=True)
     assert result.returncode == 2
     assert "not a usable SQLite database" in result.stderr and "Traceback" not in result.stderr
 
