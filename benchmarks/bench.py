@@ -357,10 +357,9 @@ def section_app(repeats: int, traces: int) -> List[Tuple[str, float, str]]:
     ]
 
 
-def xray_sdk_candidate(traces: int, plugins: Tuple[str, ...] = ()) -> Callable[[], int]:
-    """The native aws-xray-sdk: record a segment with five subsegments and emit it over UDP."""
-    import traceback
-
+def xray_sdk_recorder(plugins: Tuple[str, ...] = ()) -> Tuple[Any, socket.socket]:
+    """aws-xray-sdk's recorder as the benchmarks run it: sampling off, streaming at its default
+    threshold (30), sending to a UDP sink on loopback (returned too, to be kept open)."""
     from aws_xray_sdk.core import AWSXRayRecorder
     from aws_xray_sdk.core.sampling.local.sampler import LocalSampler
 
@@ -375,7 +374,14 @@ def xray_sdk_candidate(traces: int, plugins: Tuple[str, ...] = ()) -> Callable[[
         sampler=LocalSampler(),
         streaming_threshold=30,
     )
-    recorder.configure(sampling=False)
+    return recorder, receiver
+
+
+def xray_sdk_candidate(traces: int, plugins: Tuple[str, ...] = ()) -> Callable[[], int]:
+    """The native aws-xray-sdk: record a segment with five subsegments and emit it over UDP."""
+    import traceback
+
+    recorder, receiver = xray_sdk_recorder(plugins)
     counter = [0]
 
     def run() -> int:

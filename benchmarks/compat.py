@@ -17,27 +17,16 @@ import argparse
 import statistics
 import sys
 import time
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from . import targets
 from .bench import rounds as run_rounds
-from .bench import sink, timed
+from .bench import sink, timed, xray_sdk_recorder
 
 
-def sdk_candidate(calls: int) -> Tuple[Callable[[], int], object]:
-    from aws_xray_sdk.core import AWSXRayRecorder
-    from aws_xray_sdk.core.sampling.local.sampler import LocalSampler
-
-    receiver, address = sink()
-    recorder = AWSXRayRecorder()
-    recorder.configure(
-        daemon_address="%s:%d" % address,
-        sampling=False,
-        context_missing="IGNORE_ERROR",
-        service="checkout",
-        plugins=(),
-        sampler=LocalSampler(),
-    )
+def captured_calls(recorder: Any, calls: int) -> Callable[[], int]:
+    """The code both recorders run: a segment, then ``calls`` calls of a captured function that
+    annotates; returns how many calls it made."""
 
     @recorder.capture("lookup")
     def lookup(order_id: int) -> int:
@@ -51,7 +40,12 @@ def sdk_candidate(calls: int) -> Tuple[Callable[[], int], object]:
         recorder.end_segment()
         return calls
 
-    return run, receiver
+    return run
+
+
+def sdk_candidate(calls: int) -> Tuple[Callable[[], int], object]:
+    recorder, receiver = xray_sdk_recorder()
+    return captured_calls(recorder, calls), receiver
 
 
 def compat_candidate(calls: int, flush_seconds: Optional[List[float]] = None) -> Tuple[Callable[[], int], object]:
@@ -65,17 +59,10 @@ def compat_candidate(calls: int, flush_seconds: Optional[List[float]] = None) ->
     provider = build_provider("checkout", (), False, None, parse_daemon_address("%s:%d" % address), False)
     recorder = AWSXRayRecorder(tracer_provider=provider)
     recorder.configure(sampling=False, context_missing="IGNORE_ERROR", service="checkout")
-
-    @recorder.capture("lookup")
-    def lookup(order_id: int) -> int:
-        recorder.put_annotation("order_id", order_id)
-        return order_id
+    record = captured_calls(recorder, calls)
 
     def run() -> int:
-        recorder.begin_segment("checkout")
-        for order_id in range(calls):
-            lookup(order_id)
-        recorder.end_segment()
+        record()
         started = time.perf_counter()
         provider.force_flush()
         if flush_seconds is not None:
