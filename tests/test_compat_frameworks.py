@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import textwrap
 from typing import Any, Dict, List
 
 import pytest
 
-from otel_xray.daemon.server import LocalDaemon
-
-from .xray_fixtures import entities_as_read
+from .xray_fixtures import entities_as_read, received_from_script
 
 FLASK_APP = """
 from flask import Flask
@@ -72,15 +67,9 @@ assert response.status_code == 200, response.status_code
 def _run(code: str, tmp_path: Any) -> List[Dict[str, Any]]:
     script = tmp_path / "app.py"
     script.write_text(textwrap.dedent(code), encoding="utf-8")
-    with LocalDaemon("127.0.0.1", 0) as daemon:
-        daemon.start()
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "AWS_", "_X_AMZN"))}
-        env["AWS_XRAY_DAEMON_ADDRESS"] = daemon.endpoint
-        result = subprocess.run([sys.executable, str(script)], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=90)
-        assert result.returncode == 0, result.stderr
-        daemon.wait_quiet(quiet=0.3, timeout=10)
-        assert all(item.verdict.valid for item in daemon.received())
-        return entities_as_read(daemon.documents())
+    received = received_from_script(script, tmp_path)
+    assert all(item.verdict.valid for item in received)
+    return entities_as_read([item.document for item in received])
 
 
 def test_flask_middleware_gives_a_segment_per_request_under_the_incoming_trace(tmp_path: Any) -> None:

@@ -9,18 +9,14 @@ row must still occur (a stale row fails too).
 from __future__ import annotations
 
 import fnmatch
-import os
 import re
-import subprocess
-import sys
 from typing import Any, Dict, Iterator, List, NamedTuple, Set, Tuple
 
 import pytest
 
-from otel_xray.daemon.server import LocalDaemon
 
 from .conftest import ROOT
-from .xray_fixtures import entities_as_read
+from .xray_fixtures import entities_as_read, received_from_script
 
 pytest.importorskip("aws_xray_sdk", reason="aws-xray-sdk (a test dependency) is not installed")
 pytest.importorskip("requests", reason="requests (a test dependency) is not installed")
@@ -118,14 +114,7 @@ def run_sample(tmp_path: Any, import_line: str) -> List[Dict[str, Any]]:
     assert source.count(SDK_IMPORT) == 1
     script = tmp_path / ("sdk.py" if import_line == SDK_IMPORT else "compat.py")
     script.write_text(source.replace(SDK_IMPORT, import_line), encoding="utf-8")
-    with LocalDaemon("127.0.0.1", 0) as daemon:
-        daemon.start()
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "AWS_", "_X_AMZN"))}
-        env["AWS_XRAY_DAEMON_ADDRESS"] = daemon.endpoint
-        result = subprocess.run([sys.executable, str(script)], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=90)
-        assert result.returncode == 0, result.stderr
-        daemon.wait_quiet(quiet=0.3, timeout=10)
-        received = daemon.received()
+    received = received_from_script(script, tmp_path)
     assert received, "no documents arrived"
     assert all(item.verdict.valid for item in received), [item.verdict for item in received]
     return [item.document for item in received]

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
+import subprocess
+import sys
 import time
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
+
+from otel_xray.daemon.server import LocalDaemon, Received
 
 HEADER = b'{"format":"json","version":1}\n'
 
@@ -49,3 +54,15 @@ def entities_as_read(documents: Any) -> list:
         found.append(entity)
         pending.extend((child, entity) for child in reversed(entity.get("subsegments") or ()))
     return found
+
+
+def received_from_script(script: Any, cwd: Any) -> List[Received]:
+    """Run ``script`` (without the machine's OTEL_/AWS_ settings) into a local daemon; what arrived."""
+    with LocalDaemon("127.0.0.1", 0) as daemon:
+        daemon.start()
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "AWS_", "_X_AMZN"))}
+        env["AWS_XRAY_DAEMON_ADDRESS"] = daemon.endpoint
+        result = subprocess.run([sys.executable, str(script)], env=env, cwd=cwd, capture_output=True, text=True, timeout=90)
+        assert result.returncode == 0, result.stderr
+        daemon.wait_quiet(quiet=0.3, timeout=10)
+        return daemon.received()
