@@ -237,20 +237,17 @@ class Assembler:
     def __init__(self) -> None:
         self.budget = AnnotationBudget()
 
+    def apply_budget(self, doc: Document, counts: MutableMapping[str, int]) -> None:
+        """Apply the annotation budget to ``doc``; what moves to metadata is counted in ``counts``."""
+        if "annotations" in doc or "subsegments" in doc:  # subsegments: a local root's call
+            over = self.budget.apply(doc)
+            if over:
+                counts["annotations_over_budget"] = counts.get("annotations_over_budget", 0) + over
+
     def assemble(self, docs: List[Document], counts: MutableMapping[str, int]) -> List[Tuple[Document, int]]:
         """Apply the annotation budget in batch order, then :func:`nest`; counts go into ``counts``."""
-        if len(docs) == 1:  # one span per call (a SimpleSpanProcessor's): the same steps, short
-            doc = docs[0]
-            if "annotations" in doc or "subsegments" in doc:
-                over = self.budget.apply(doc)
-                if over:
-                    counts["annotations_over_budget"] += over
-            return [(doc, 1)]
-        apply = self.budget.apply
-        over = 0
         for doc in docs:
-            if "annotations" in doc or "subsegments" in doc:  # subsegments: a local root's call
-                over += apply(doc)
-        if over:
-            counts["annotations_over_budget"] += over
+            self.apply_budget(doc, counts)
+        if len(docs) == 1:  # nothing to nest
+            return [(docs[0], 1)]
         return nest(docs)

@@ -285,26 +285,18 @@ class XRaySpanExporter(SpanExporter):
                 counts["spans_dropped"] += count
 
     def _export_documents(self, spans: Sequence[Any]) -> SpanExportResult:
-        """Translate, assemble, encode and send; the common outcome is counted in local variables.
-
-        One span per call is what a ``SimpleSpanProcessor`` (or a quiet
-        service's batch processor) hands over, so the bookkeeping around
-        each call is kept small: what can only go wrong is counted in
-        dictionaries made when it does.
-        """
+        """Translate, assemble, encode and send; the common outcome is counted in local variables,
+        what can only go wrong in dictionaries made when it does."""
         counts: Dict[str, int] = defaultdict(int)  # translation's counts, and the rare ways below
-        translate = self._translator.translate
+        translate = self._translate
         docs: List[Document] = []
         dropped = 0
         for span in spans:
-            try:
-                docs.append(translate(span, counts))
-            except SpanDropped:  # no valid document can be made; translation counted why
+            doc = translate(span, counts)
+            if doc is None:
                 dropped += 1
-            except Exception:
-                _logger.debug("otel-xray: cannot translate span %r", getattr(span, "name", None), exc_info=True)
-                counts["translation_errors"] += 1
-                dropped += 1
+            else:
+                docs.append(doc)
         exported = documents = sent_bytes = 0
         failures: Optional[Dict[str, int]] = None
         shed: Optional[Dict[str, int]] = None
@@ -328,6 +320,17 @@ class XRaySpanExporter(SpanExporter):
             limit = transport.max_document_bytes
         return self._record_export(len(spans), exported, documents, sent_bytes, dropped, counts, failures, shed)
 
+    def _translate(self, span: Any, counts: Dict[str, int]) -> Optional[Document]:
+        """``span``'s document, or ``None`` when it cannot have one (counted in ``counts`` by why)."""
+        try:
+            return self._translator.translate(span, counts)
+        except SpanDropped:  # no valid document can be made; translation counted why
+            return None
+        except Exception:
+            _logger.debug("otel-xray: cannot translate span %r", getattr(span, "name", None), exc_info=True)
+            counts["translation_errors"] = counts.get("translation_errors", 0) + 1
+            return None
+
     def _export_one(self, span: Any) -> SpanExportResult:
         """:meth:`_export_documents` for a call of one span, with nothing around it that a batch needs.
 
@@ -339,18 +342,10 @@ class XRaySpanExporter(SpanExporter):
         limit, a loss to report) goes the batch's way from where it is.
         """
         counts: Dict[str, int] = {}
-        try:
-            doc = self._translator.translate(span, counts)
-        except SpanDropped:
+        doc = self._translate(span, counts)
+        if doc is None:
             return self._record_export(1, 0, 0, 0, 1, counts, None, None)
-        except Exception:
-            _logger.debug("otel-xray: cannot translate span %r", getattr(span, "name", None), exc_info=True)
-            counts["translation_errors"] = 1
-            return self._record_export(1, 0, 0, 0, 1, counts, None, None)
-        if "annotations" in doc or "subsegments" in doc:  # subsegments: a local root's call
-            over = self._assembler.budget.apply(doc)
-            if over:
-                counts["annotations_over_budget"] = over
+        self._assembler.apply_budget(doc, counts)
         body = encode_translated(doc)  # type: ignore[arg-type]
         transport = self._transport
         failure: Optional[str] = None
