@@ -56,14 +56,19 @@ def closed_port() -> int:
 
 
 # -- parent-based decisions and per-trace statistics ------------------------------
-def test_children_follow_the_root_and_only_the_root_is_counted(sampling_daemon):
+def sampling_everything(sampling_daemon):
+    """A sampler that has fetched a rule sampling every request, a tracer on it, and what it records."""
     sampling_daemon.service.set_rules([rule("all", rate=1.0), SILENT_DEFAULT])
     sampler = sampling_daemon.sampler()
     assert sampler.fetch_rules()
     exporter = InMemorySpanExporter()
     provider = provider_for(sampler)
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    tracer = provider.get_tracer("t")
+    return sampler, provider.get_tracer("t"), exporter
+
+
+def test_children_follow_the_root_and_only_the_root_is_counted(sampling_daemon):
+    sampler, tracer, exporter = sampling_everything(sampling_daemon)
     with tracer.start_as_current_span("root", attributes={"url.path": "/orders/1"}):
         for index in range(5):
             with tracer.start_as_current_span(f"child-{index}", attributes={"url.path": "/health"}):
@@ -94,15 +99,9 @@ def test_remote_parents_decide_and_are_not_counted(sampling_daemon, sampled):
 
 
 def test_sampled_spans_keep_their_start_attributes_and_the_parents_trace_state(sampling_daemon):
-    sampling_daemon.service.set_rules([rule("all", rate=1.0), SILENT_DEFAULT])
-    sampler = sampling_daemon.sampler()
-    assert sampler.fetch_rules()
-    exporter = InMemorySpanExporter()
-    provider = provider_for(sampler)
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    _, tracer, exporter = sampling_everything(sampling_daemon)
     state = TraceState([("vendor", "value")])
     parent = SpanContext(0xABC, 0xDEF, is_remote=True, trace_flags=TraceFlags(TraceFlags.SAMPLED), trace_state=state)
-    tracer = provider.get_tracer("t")
     with tracer.start_as_current_span("root", attributes={"url.path": "/a", "k": 1}):
         pass
     with tracer.start_as_current_span("child", context=trace.set_span_in_context(NonRecordingSpan(parent)), attributes={"c": 2}) as child:
